@@ -1,0 +1,14 @@
+"""``audiocl bench NAME``: throughput of a hot path next to its peer library, in one run."""
+
+from __future__ import annotations
+
+from audiocl.bench import benchmarks
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("bench", help="benchmark a hot path against its peer library")
+    names = parser.add_subparsers(dest="bench", metavar="NAME", required=True)
+    for name, module in sorted(benchmarks().items()):
+        p = names.add_parser(name, help=module.SUMMARY, description=module.SUMMARY)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
