@@ -1,0 +1,228 @@
+"""Audio I/O: decode (soundfile), mix down to mono, resample (torchaudio), report a file's rate and length.
+
+Everything that reads a file raises :class:`AudioError` naming the file when the file is missing, empty,
+truncated, not audio, contains NaN/Inf samples or has no samples, so a data loader can skip it and say why.
+Loaded audio is float32 mono in [-1, 1], shape ``(samples,)``.
+
+>>> audio, rate = load("clip.flac", sample_rate=16000, offset_s=1.0, duration_s=2.0)  # doctest: +SKIP
+>>> audio.shape, rate                                                                  # doctest: +SKIP
+(torch.Size([32000]), 16000)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+__all__ = ["AUDIO_EXTENSIONS", "AudioError", "AudioInfo", "info", "load", "resample", "save"]
+
+#: File suffixes that :func:`load` decodes (libsndfile >= 1.1, as bundled in the soundfile wheels).
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
+
+# Suffix -> (format, subtype) for :func:`save`; subtype None lets libsndfile pick its default.
+_WRITE_FORMATS = {
+    ".wav": ("WAV", "FLOAT"),  # float so that saving then loading is exact
+    ".flac": ("FLAC", "PCM_24"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".opus": ("OGG", "OPUS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+    ".aiff": ("AIFF", "FLOAT"),
+    ".aif": ("AIFF", "FLOAT"),
+}
+
+# libsndfile repairs a truncated WAV/AIFF header silently and only notes it in its log, e.g.
+# "data : 64000 (should be 31978)"; an Ogg stream cut short logs "File ended unexpectedly".
+_SHORT_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be\s*(\d+)\)", re.MULTILINE)
+
+
+class AudioError(Exception):
+    """A file that cannot be used as audio. The message names the file; ``.path`` holds it."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Header facts about an audio file, read without decoding it."""
+
+    sample_rate: int
+    num_frames: int
+    channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def _open(path: Path) -> sf.SoundFile:
+    """Open ``path`` for reading, turning every way it can fail into an AudioError naming the file."""
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        f = sf.SoundFile(path)
+    except (sf.SoundFileError, RuntimeError, TypeError) as e:
+        raise AudioError(path, f"not a readable audio file ({e})") from e
+    log = f.extra_info
+    for claimed, actual in _SHORT_CHUNK.findall(log):
+        if int(actual) < int(claimed):
+            f.close()
+            raise AudioError(path, f"truncated: header claims {claimed} data bytes, file holds {actual}")
+    if "File ended unexpectedly" in log:
+        f.close()
+        raise AudioError(path, "truncated: the stream ends before its end-of-stream marker")
+    return f
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Sample rate, length and channel count of ``path`` from its header, without decoding the audio.
+
+    Raises :class:`AudioError` for a missing, empty, truncated or non-audio file. A valid file with no
+    samples reports ``num_frames == 0`` (:func:`load` raises for it).
+
+    >>> info("clip.wav").duration_s  # doctest: +SKIP
+    4.0
+    """
+    path = Path(path)
+    with _open(path) as f:
+        return AudioInfo(sample_rate=int(f.samplerate), num_frames=int(f.frames), channels=int(f.channels))
+
+
+def load(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    *,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Decode ``path`` to float32 mono in [-1, 1], optionally a part of it and at another rate.
+
+    Args:
+        path: a WAV, FLAC, OGG (Vorbis/Opus), MP3 or AIFF file.
+        sample_rate: resample to this rate in Hz (torchaudio's windowed-sinc); None keeps the file's rate.
+        offset_s: start reading this many seconds into the file (seeks; earlier audio is not decoded).
+        duration_s: read at most this many seconds; None reads to the end.
+
+    Returns:
+        ``(audio, rate)``: audio of shape ``(samples,)``, the mean of the file's channels, clipped to
+        [-1, 1] (float files may exceed it and resampling can overshoot by a little), and its rate in Hz.
+
+    Raises:
+        AudioError: the file is missing, empty, truncated, not audio, holds NaN/Inf samples, has no samples,
+            or ``offset_s`` lies at or beyond its end.
+        ValueError: an argument is out of range.
+
+    >>> audio, rate = load("speech.wav", sample_rate=16000)  # doctest: +SKIP
+    """
+    if sample_rate is not None and (isinstance(sample_rate, bool) or int(sample_rate) != sample_rate):
+        raise ValueError(f"sample_rate must be an int in Hz or None, got {sample_rate!r}")
+    if sample_rate is not None and sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    if not (math.isfinite(offset_s) and offset_s >= 0):
+        raise ValueError(f"offset_s must be a finite number >= 0, got {offset_s!r}")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise ValueError(f"duration_s must be a finite number > 0 or None, got {duration_s!r}")
+
+    path = Path(path)
+    with _open(path) as f:
+        rate, total = int(f.samplerate), int(f.frames)
+        if total == 0:
+            raise AudioError(path, "zero length: the file holds no samples")
+        start = int(round(offset_s * rate))
+        if start >= total:
+            raise AudioError(
+                path, f"offset_s={offset_s} is at or beyond the end of the file ({total / rate:.3f} s long)"
+            )
+        wanted = total - start if duration_s is None else min(total - start, int(round(duration_s * rate)))
+        if wanted <= 0:
+            raise AudioError(path, f"duration_s={duration_s} selects no samples at {rate} Hz")
+        try:
+            if start:
+                f.seek(start)
+            data = f.read(wanted, dtype="float32", always_2d=True)  # (frames, channels)
+        except (sf.SoundFileError, RuntimeError) as e:
+            raise AudioError(path, f"decoding failed, the file is corrupt or truncated ({e})") from e
+    if len(data) < wanted:
+        raise AudioError(
+            path, f"truncated: header promises {wanted} frames from the offset, decoded {len(data)}"
+        )
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        raise AudioError(path, "contains NaN or Inf samples")
+    audio = torch.from_numpy(np.ascontiguousarray(mono))
+    if sample_rate is not None and sample_rate != rate:
+        audio, rate = resample(audio, rate, int(sample_rate)), int(sample_rate)
+    return audio.clamp_(-1.0, 1.0), rate
+
+
+@functools.lru_cache(maxsize=32)
+def _resampler(orig_sr: int, new_sr: int, dtype: torch.dtype, device: str) -> torch.nn.Module:
+    # The sinc kernel costs more than applying it to a short clip: build it once per rate pair.
+    import torchaudio
+
+    return torchaudio.transforms.Resample(orig_sr, new_sr, dtype=dtype).to(device)
+
+
+def resample(audio: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """Resample along the last axis with torchaudio's band-limited (Hann-windowed sinc) interpolation.
+
+    The kernel for each ``(orig_sr, new_sr, dtype, device)`` is built once and cached.
+
+    Shape:
+        ``(..., samples)`` -> ``(..., ceil(samples * new_sr / orig_sr))``
+
+    >>> resample(torch.zeros(2, 44100), 44100, 16000).shape
+    torch.Size([2, 16000])
+    """
+    for name, value in (("orig_sr", orig_sr), ("new_sr", new_sr)):
+        if isinstance(value, bool) or int(value) != value or value <= 0:
+            raise ValueError(f"{name} must be a positive int in Hz, got {value!r}")
+    if orig_sr == new_sr:
+        return audio
+    if not audio.is_floating_point():
+        raise ValueError(f"resample needs floating-point audio, got {audio.dtype}")
+    return _resampler(int(orig_sr), int(new_sr), audio.dtype, str(audio.device))(audio)
+
+
+def save(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate: int) -> None:
+    """Write ``audio`` with soundfile, the format chosen by the suffix (one of :data:`AUDIO_EXTENSIONS`).
+
+    WAV and AIFF are written as 32-bit float (lossless round trip), FLAC as 24-bit PCM, OGG as Vorbis,
+    OPUS as Ogg Opus, MP3 as MPEG layer III. Values are expected in [-1, 1].
+
+    Shape:
+        ``audio``: ``(samples,)`` or ``(channels, samples)``
+
+    >>> save("out.flac", torch.zeros(16000), 16000)  # doctest: +SKIP
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _WRITE_FORMATS:
+        raise ValueError(
+            f"cannot tell the format of {path}: use one of the suffixes {sorted(_WRITE_FORMATS)}"
+        )
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().float().numpy()
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim not in (1, 2):
+        raise ValueError(f"audio must be (samples,) or (channels, samples), got shape {audio.shape}")
+    if audio.ndim == 2:
+        audio = audio.T  # soundfile wants (frames, channels)
+    fmt, subtype = _WRITE_FORMATS[suffix]
+    sf.write(path, audio, int(sample_rate), format=fmt, subtype=subtype)
