@@ -1,0 +1,157 @@
+"""Pretraining dataset: each item is one long random crop of one file, decoded and resampled in the worker.
+
+Workers do only what must happen per file (decode, resample, crop). Views, augmentations and the front-end
+run batched on the training device in the step, from the ``(batch, clip_samples)`` long crops.
+
+Seeding: each process draws crops from its own ``torch.Generator``. In the main process it is seeded with
+``seed``; in a DataLoader worker with ``seed`` mixed with the worker's seed from
+``torch.utils.data.get_worker_info().seed`` (the loader's base seed + worker id, which the DataLoader
+draws from its ``generator=`` or the global torch seed, e.g. Lightning's ``seed_everything``). So workers
+differ from each other and from epoch to epoch, and a run is repeatable for a seed and a worker count.
+No ``worker_init_fn`` is needed.
+
+>>> ds = ClipDataset(files, sample_rate=22050, clip_samples=59049 * 2, seed=0)   # doctest: +SKIP
+>>> item = ds[0]; item["audio"].shape, item["length"], item["label"]             # doctest: +SKIP
+(torch.Size([118098]), 118098, -1)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+__all__ = ["ClipDataset", "WorkerSeeded", "fit_length"]
+
+
+class WorkerSeeded:
+    """Mixin giving ``self._generator()``: a CPU generator distinct per DataLoader worker (see module doc)."""
+
+    seed: int = 0
+    _gen: torch.Generator | None = None
+    _gen_key: tuple | None = None
+
+    def _generator(self) -> torch.Generator:
+        info = get_worker_info()
+        key = (os.getpid(), None if info is None else info.seed)
+        if self._gen is None or self._gen_key != key:
+            seed = self.seed if info is None else (self.seed * 1_000_003 + info.seed) % (2**63 - 1)
+            self._gen, self._gen_key = torch.Generator().manual_seed(seed), key
+        return self._gen
+
+    def __getstate__(self) -> dict:
+        # A worker starts from the dataset's settings, never from the parent's generator state.
+        return {**self.__dict__, "_gen": None, "_gen_key": None}
+
+
+def fit_length(audio: torch.Tensor, samples: int) -> tuple[torch.Tensor, int]:
+    """Cut ``audio`` to ``samples`` or zero-pad it at the end: ``(audio (samples,), valid samples)``.
+
+    >>> fit_length(torch.ones(3), 5)
+    (tensor([1., 1., 1., 0., 0.]), 3)
+    """
+    n = audio.shape[-1]
+    if n >= samples:
+        return audio[:samples], samples
+    return torch.nn.functional.pad(audio, (0, samples - n)), n
+
+
+class ClipDataset(WorkerSeeded, Dataset):
+    """Random long crops of audio files, for pretraining.
+
+    Each ``__getitem__`` reads the file's header, draws a crop start with the process's generator and
+    decodes only that part (resampled to ``sample_rate``). A file shorter than ``clip_samples`` is
+    zero-padded at the end; ``length`` gives its valid samples (see :func:`audiocl.sampling.sample_views`).
+
+    A file that cannot be decoded (:class:`audiocl.audio.AudioError`) is skipped: another index is drawn,
+    the file is added to ``.skipped`` as ``(path, reason)``, never retried in this process, and a warning
+    names it once. (Each DataLoader worker holds its own copy, so ``.skipped`` in the main process lists
+    only what the main process saw; the warnings reach the log from every worker.)
+
+    Args:
+        files: audio file paths.
+        sample_rate: output rate in Hz.
+        clip_samples: length of each crop in samples at ``sample_rate``.
+        labels: optional class index per file (``-1`` in the item when None).
+        seed: see the module docstring.
+        max_retries: how many replacement files to try before giving up on an item.
+
+    Items:
+        ``{"audio": Tensor (clip_samples,) float32, "length": int, "label": int, "index": int}``;
+        ``index`` is the index of the file actually used.
+
+    >>> loader = DataLoader(ClipDataset(files, 16000, 96000), batch_size=64, num_workers=8,
+    ...                     generator=torch.Generator().manual_seed(0))            # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | os.PathLike],
+        sample_rate: int,
+        clip_samples: int,
+        *,
+        labels: Sequence[int] | None = None,
+        seed: int = 0,
+        max_retries: int = 20,
+    ):
+        if len(files) == 0:
+            raise ValueError("ClipDataset needs at least one file")
+        if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
+        if int(clip_samples) != clip_samples or clip_samples <= 0:
+            raise ValueError(f"clip_samples must be a positive int, got {clip_samples!r}")
+        if labels is not None and len(labels) != len(files):
+            raise ValueError(f"got {len(labels)} labels for {len(files)} files")
+        self.files = [Path(f) for f in files]
+        self.sample_rate = int(sample_rate)
+        self.clip_samples = int(clip_samples)
+        self.labels = None if labels is None else [int(x) for x in labels]
+        self.seed = int(seed)
+        self.max_retries = int(max_retries)
+        self.skipped: list[tuple[Path, str]] = []
+        self._bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _crop(self, path: Path, generator: torch.Generator) -> torch.Tensor:
+        from audiocl.audio import info, load
+
+        header = info(path)
+        # Source frames that resample to at least clip_samples.
+        need = math.ceil(self.clip_samples * header.sample_rate / self.sample_rate)
+        if header.num_frames > need:
+            start = int(torch.randint(header.num_frames - need + 1, (1,), generator=generator))
+            audio, _ = load(
+                path, self.sample_rate, offset_s=start / header.sample_rate, duration_s=need / header.sample_rate
+            )
+        else:
+            audio, _ = load(path, self.sample_rate)
+        return audio
+
+    def __getitem__(self, index: int) -> dict:
+        from audiocl.audio import AudioError
+
+        generator = self._generator()
+        for _ in range(self.max_retries + 1):
+            if index not in self._bad:
+                try:
+                    audio = self._crop(self.files[index], generator)
+                except AudioError as e:
+                    self._bad.add(index)
+                    self.skipped.append((self.files[index], e.reason))
+                    warnings.warn(f"skipping unreadable audio file {e}", RuntimeWarning, stacklevel=2)
+                else:
+                    audio, length = fit_length(audio, self.clip_samples)
+                    label = -1 if self.labels is None else self.labels[index]
+                    return {"audio": audio, "length": length, "label": label, "index": index}
+            index = int(torch.randint(len(self.files), (1,), generator=generator))
+        raise RuntimeError(
+            f"ClipDataset: {self.max_retries + 1} files in a row could not be decoded; skipped so far: "
+            + ", ".join(str(p) for p, _ in self.skipped[-5:])
+        )

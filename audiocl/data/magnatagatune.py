@@ -1,0 +1,155 @@
+"""MagnaTagATune (Law et al., ISMIR 2009): 25,863 clips of ~29 s, 188 tags, scored on the top 50.
+
+Official layout::
+
+    root/annotations_final.csv   tab-separated, quoted: "clip_id", 188 tag columns (0/1), "mp3_path"
+    root/0/ ... root/f/          the MP3s, e.g. f/american_bach_soloists-...-30-59.mp3
+
+Tags: the 50 most frequent tag columns of ``annotations_final.csv`` (column sums, ties broken by column
+order), ordered by frequency, the convention of Pons et al. and Won et al. Splits (``split=``):
+
+- ``"folder"`` (default): the conventional folder split, folders 0-b train, c valid, d-f test
+  (used by Dieleman & Schrauwen 2014, Lee et al. 2017, CLMR). Every clip is kept, also those with no
+  top-50 tag.
+- ``"won"``: Won et al. (2020, sota-music-tagging-models) ``split/mtat/{train,valid,test}.npy`` (strings
+  ``"index\\tpath"``), ``tags.npy`` (the 50 tag names) and ``binary.npy`` (multi-hot rows by index).
+- ``"pons"``: Pons et al. (musicnn-training) ``{train,val,test}_gt_mtt.tsv`` rows ``clip_id\\t[50 floats]``,
+  in the top-50 order above, paths through ``annotations_final.csv``.
+
+The group of a clip is its track (the path without the ``-start-end.mp3`` suffix), so no track spans splits
+in the folder split. The few empty/corrupt MP3s of the release stay in the list; the pretraining datasets and
+the embedder skip them at decode time and report them by name.
+
+>>> task = load_magnatagatune("/data/mtat")                                # doctest: +SKIP
+>>> task.summary()                                                         # doctest: +SKIP
+'magnatagatune: 25863 items, 50 classes (multi-label); train: 18706, valid: 1825, test: 5332'
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from audiocl.data.task import Item, LayoutError, Task, require_file
+
+__all__ = ["load_magnatagatune", "read_annotations", "top_tags", "FOLDER_SPLIT"]
+
+ANNOTATIONS = "annotations_final.csv"
+FOLDER_SPLIT = {**{c: "train" for c in "0123456789ab"}, "c": "valid", **{c: "test" for c in "def"}}
+_TRACK = re.compile(r"-\d+-\d+\.mp3$")
+
+
+def read_annotations(path: Path) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    """Parse ``annotations_final.csv``: ``(clip_ids, mp3_paths, tag_names, matrix (clips, tags) uint8)``."""
+    require_file(path, "MagnaTagATune annotations")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f, delimiter="\t", quotechar='"') if r]
+    if not rows:
+        raise LayoutError(f"{path} is empty")
+    header = rows[0]
+    for col in ("clip_id", "mp3_path"):
+        if col not in header:
+            raise LayoutError(
+                f"{path}: missing column {col!r}; expected a tab-separated header clip_id, <tags>, mp3_path"
+            )
+    id_col, path_col = header.index("clip_id"), header.index("mp3_path")
+    tag_cols = [i for i in range(len(header)) if i not in (id_col, path_col)]
+    try:
+        matrix = np.array([[int(r[i]) for i in tag_cols] for r in rows[1:]], dtype=np.uint8)
+    except (ValueError, IndexError) as e:
+        raise LayoutError(f"{path}: tag columns must hold 0/1 in every row ({e})") from e
+    matrix = matrix.reshape(len(rows) - 1, len(tag_cols))
+    return [r[id_col] for r in rows[1:]], [r[path_col] for r in rows[1:]], [header[i] for i in tag_cols], matrix
+
+
+def top_tags(matrix: np.ndarray, k: int = 50) -> np.ndarray:
+    """Column indices of the ``k`` most frequent tags, most frequent first, ties by column order.
+
+    >>> top_tags(np.array([[0, 1, 1], [0, 1, 0]]), k=2)
+    array([1, 2])
+    """
+    counts = matrix.sum(axis=0)
+    return np.lexsort((np.arange(len(counts)), -counts))[:k]  # last key sorts first
+
+
+def _find(root: Path, split_dir: str | Path | None, candidates: list[Path], names: list[str], what: str) -> Path:
+    dirs = [Path(split_dir).expanduser()] if split_dir is not None else candidates
+    for d in dirs:
+        if all((d / n).is_file() for n in names):
+            return d
+    d = dirs[0]
+    missing = next(n for n in names if not (d / n).is_file())
+    raise LayoutError(
+        f"{what} split: expected file {d / missing} not found (looked in {', '.join(map(str, dirs))}); "
+        "pass split_dir= to point at the split files"
+    )
+
+
+def load_magnatagatune(
+    root: str | Path, *, split: str = "folder", top_k: int = 50, split_dir: str | Path | None = None
+) -> Task:
+    """MagnaTagATune as a multi-label task over its top ``top_k`` tags (see the module docstring).
+
+    Args:
+        root: folder with ``annotations_final.csv`` and the audio folders 0-9, a-f.
+        split: "folder" (0-b/c/d-f), "won" or "pons".
+        top_k: number of most frequent tags (50 by convention; "won"/"pons" files fix it at 50).
+        split_dir: folder of the Won or Pons split files; default ``root/split/mtat`` (won) or ``root``,
+            ``root/index/mtt`` (pons).
+    """
+    root = Path(root)
+    clip_ids, paths, tag_names, matrix = read_annotations(root / ANNOTATIONS)
+    groups = [_TRACK.sub("", p) for p in paths]
+    top = top_tags(matrix, top_k)
+    classes = [tag_names[i] for i in top]
+    rule = f"top {top_k} tags by frequency in {ANNOTATIONS} (ties by column order)"
+
+    if split == "folder":
+        items = []
+        for p, g, row in zip(paths, groups, matrix[:, top], strict=True):
+            folder = p.split("/", 1)[0]
+            if folder not in FOLDER_SPLIT:
+                raise LayoutError(f"{root / ANNOTATIONS}: mp3_path {p!r} is not under a folder 0-9 or a-f")
+            items.append(Item(root / p, np.flatnonzero(row).tolist(), split=FOLDER_SPLIT[folder], group=g))
+        notes = f"{rule}; folder split 0-b train, c valid, d-f test"
+
+    elif split == "won":
+        names = ["train.npy", "valid.npy", "test.npy", "tags.npy", "binary.npy"]
+        d = _find(root, split_dir, [root / "split" / "mtat", root], names, "Won et al.")
+        classes = [str(t) for t in np.load(d / "tags.npy")]
+        binary = np.load(d / "binary.npy")
+        if binary.ndim != 2 or binary.shape[1] != len(classes):
+            raise LayoutError(f"{d / 'binary.npy'}: expected shape (clips, {len(classes)}), got {binary.shape}")
+        items = []
+        for s in ("train", "valid", "test"):
+            for line in np.load(d / f"{s}.npy"):
+                ix, p = str(line).split("\t")
+                items.append(Item(root / p, np.flatnonzero(binary[int(ix)]).tolist(), split=s, group=_TRACK.sub("", p)))
+        notes = f"Won et al. split files in {d} (tags.npy, binary.npy)"
+
+    elif split == "pons":
+        names = ["train_gt_mtt.tsv", "val_gt_mtt.tsv", "test_gt_mtt.tsv"]
+        d = _find(root, split_dir, [root, root / "index" / "mtt", root / "split" / "mtat"], names, "Pons et al.")
+        by_id = dict(zip(clip_ids, zip(paths, groups, strict=True), strict=False))
+        items = []
+        for s, name in zip(("train", "valid", "test"), names, strict=True):
+            for n, line in enumerate((d / name).read_text().splitlines(), start=1):
+                if not line.strip():
+                    continue
+                cid, vec = line.split("\t")
+                vec = json.loads(vec)
+                if len(vec) != len(classes):
+                    raise LayoutError(f"{d / name}, line {n}: {len(vec)} labels, expected {len(classes)}")
+                if cid not in by_id:
+                    raise LayoutError(f"{d / name}, line {n}: clip_id {cid} is not in {ANNOTATIONS}")
+                p, g = by_id[cid]
+                items.append(Item(root / p, np.flatnonzero(vec).tolist(), split=s, group=g))
+        notes = f"Pons et al. split files in {d}; {rule}"
+
+    else:
+        raise ValueError(f"split must be 'folder', 'won' or 'pons', got {split!r}")
+    return Task("magnatagatune", items, classes, multilabel=True, notes=notes, options={"split": split})

@@ -1,0 +1,195 @@
+"""Evaluation tasks: a labelled list of audio items with its splits or folds, and ``load_task`` by name.
+
+A :class:`Task` is what every data-set loader returns and what the probe consumes. Items point at files
+(and, for segments such as Speech Commands' ``_silence_``, a part of a file); nothing is decoded here.
+
+>>> task = load_task("esc50", "/data/ESC-50-master")                     # doctest: +SKIP
+>>> task.classes[:2], len(task.items), task.folds
+(['dog', 'rooster'], 2000, [1, 2, 3, 4, 5])
+>>> train = task.select(split="train")                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Item", "Task", "TASKS", "load_task", "require_file", "LayoutError", "stratified_splits"]
+
+SPLITS = ("train", "valid", "test")
+
+
+class LayoutError(ValueError):
+    """A data-set folder does not have the official layout; the message names the missing file or column."""
+
+
+def require_file(path: Path, what: str) -> Path:
+    """Return ``path`` if it is an existing file, else raise :class:`LayoutError` naming it."""
+    if not path.is_file():
+        raise LayoutError(f"{what}: expected file {path} not found. Check the data root and its layout.")
+    return path
+
+
+@dataclass
+class Item:
+    """One labelled example.
+
+    Attributes:
+        path: the audio file.
+        target: a class index (single-label) or the list of positive class indices (multi-label).
+        split: "train", "valid" or "test" for split tasks; None for k-fold tasks.
+        fold: the fold number (1-based) for k-fold tasks; None otherwise.
+        group: items sharing a group (speaker, source recording, track) must stay in one split or fold.
+        offset_s, duration_s: the part of the file this item uses (None = to the end of the file).
+    """
+
+    path: Path
+    target: int | list[int]
+    split: str | None = None
+    fold: int | None = None
+    group: str | None = None
+    offset_s: float = 0.0
+    duration_s: float | None = None
+
+    def load(self, sample_rate: int | None = None):
+        """Decode this item's audio with :func:`audiocl.audio.load`: ``(audio (samples,), rate)``."""
+        from audiocl.audio import load
+
+        return load(self.path, sample_rate, offset_s=self.offset_s, duration_s=self.duration_s)
+
+
+@dataclass
+class Task:
+    """A labelled data set in its official protocol.
+
+    Attributes:
+        name: e.g. "magnatagatune", "speech_commands".
+        items: every example, each with its split or fold.
+        classes: class names; ``Item.target`` indexes into it.
+        multilabel: True for tagging (sigmoid/BCE, ROC-AUC/PR-AUC), False for single-label (softmax, accuracy).
+        folds: the fold numbers of a k-fold task (ESC-50: [1, 2, 3, 4, 5]); None for split tasks.
+        notes: how the labels and splits were built (written into reports).
+    """
+
+    name: str
+    items: list[Item]
+    classes: list[str]
+    multilabel: bool
+    folds: list[int] | None = None
+    notes: str = ""
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.items:
+            raise LayoutError(f"task {self.name!r} has no items: the data root holds none of its audio files")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def select(self, *, split: str | None = None, folds: Sequence[int] | None = None) -> list[Item]:
+        """Items of one split, or of the given folds."""
+        if split is not None:
+            if split not in SPLITS:
+                raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            return [it for it in self.items if it.split == split]
+        if folds is not None:
+            wanted = set(folds)
+            return [it for it in self.items if it.fold in wanted]
+        return list(self.items)
+
+    def targets(self, items: Sequence[Item] | None = None) -> np.ndarray:
+        """Targets as an array: ``(n,)`` int64 class indices, or ``(n, num_classes)`` float32 multi-hot.
+
+        >>> task.targets(task.select(split="test")).shape                     # doctest: +SKIP
+        (5329, 50)
+        """
+        items = self.items if items is None else items
+        if not self.multilabel:
+            return np.array([it.target for it in items], dtype=np.int64)
+        out = np.zeros((len(items), len(self.classes)), dtype=np.float32)
+        for row, it in enumerate(items):
+            out[row, it.target] = 1.0
+        return out
+
+    def summary(self) -> str:
+        where = (
+            ", ".join(f"fold {f}: {sum(it.fold == f for it in self.items)}" for f in self.folds)
+            if self.folds
+            else ", ".join(f"{s}: {sum(it.split == s for it in self.items)}" for s in SPLITS)
+        )
+        kind = "multi-label" if self.multilabel else "single-label"
+        return f"{self.name}: {len(self.items)} items, {len(self.classes)} classes ({kind}); {where}"
+
+
+def stratified_splits(
+    labels: Sequence, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> list[str]:
+    """Assign "train"/"valid"/"test" to each example so that every class is split in ``fractions``.
+
+    Within each class the examples are shuffled with ``seed`` and cut by rounding the cumulative
+    fractions, so a class of 10 gets 8/1/1 at (0.8, 0.1, 0.1). Deterministic for a seed.
+
+    >>> stratified_splits(["a"] * 10, seed=0).count("train")
+    8
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"fractions must be three numbers >= 0 that sum to 1, got {fractions}")
+    rng = np.random.default_rng(seed)
+    out = [""] * len(labels)
+    by_class: dict = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    for label in sorted(by_class, key=str):
+        idx = rng.permutation(by_class[label])
+        n = len(idx)
+        cut1 = int(round(n * fractions[0]))
+        cut2 = int(round(n * (fractions[0] + fractions[1])))
+        for rank, i in enumerate(idx):
+            out[i] = "train" if rank < cut1 else "valid" if rank < cut2 else "test"
+    return out
+
+
+# name -> "module:function"; each function takes (root, **options) and returns a Task.
+TASKS: dict[str, str] = {
+    "magnatagatune": "audiocl.data.magnatagatune:load_magnatagatune",
+    "speech_commands": "audiocl.data.speech_commands:load_speech_commands",
+    "esc50": "audiocl.data.esc50:load_esc50",
+    "gtzan": "audiocl.data.gtzan:load_gtzan",
+    "nsynth": "audiocl.data.nsynth:load_nsynth",
+    "folder": "audiocl.data.folder:load_folder",
+    "csv": "audiocl.data.folder:load_csv",
+}
+
+
+def _loader(name: str) -> Callable[..., Task]:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
+    module, func = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def load_task(name: str, root: str | os.PathLike, **options) -> Task:
+    """Read the data set ``name`` from its official layout under ``root``.
+
+    Args:
+        name: one of :data:`TASKS` ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth",
+            "folder", "csv").
+        root: the data-set folder (for "csv": the CSV/TSV file).
+        **options: loader options, e.g. ``split="won"`` (MagnaTagATune), ``convention="12"`` (Speech
+            Commands), ``esc10=True`` (ESC-50), ``target="pitch"`` (NSynth).
+
+    Raises:
+        LayoutError: a file or column of the official layout is missing (the message names it).
+
+    >>> load_task("speech_commands", "/data/speech_commands_v0.02", convention="12")  # doctest: +SKIP
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise LayoutError(f"data root {root} does not exist")
+    return _loader(name)(root, **options)
