@@ -1,0 +1,480 @@
+"""Batched feature front-ends: waveform, log-STFT, log-mel (COLA), MFCC and CLAR's 3-channel stack.
+
+The math lives in functions (:func:`stft_power`, :func:`power_to_db`, ...). The modules are thin: they hold
+their window, filter banks and DCT matrix as buffers and run one batched STFT per call, on whatever device
+and dtype the input has (float16/bfloat16 input is computed in float32 and cast back).
+
+Shape:
+    input ``(batch, samples)`` mono audio at the front-end's ``sample_rate``;
+    output ``(batch, channels, freq, frames)``, except :class:`Waveform`: ``(batch, 1, samples)``.
+
+>>> frontend = create_frontend("logmel")               # COLA: 16 kHz, 25 ms / 10 ms, 64 mels 60-7800 Hz
+>>> frontend(torch.zeros(8, 16000)).shape
+torch.Size([8, 1, 64, 98])
+>>> frontend.frames(16000), frontend.out_channels, frontend.freq_bins
+(98, 1, 64)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torchaudio.functional as AF
+from torch import Tensor, nn
+
+__all__ = [
+    "CLARStack",
+    "FRONTENDS",
+    "LogMel",
+    "MFCC",
+    "Spectrogram",
+    "Waveform",
+    "create_frontend",
+    "dct_matrix",
+    "list_frontends",
+    "mel_filterbank",
+    "num_frames",
+    "power_to_db",
+    "stft_power",
+]
+
+
+# --- math ---------------------------------------------------------------------------------------------
+
+
+def num_frames(num_samples: int, win_length: int, hop_length: int, center: bool) -> int:
+    """Frames that :func:`stft_power` yields for ``num_samples`` samples.
+
+    ``center=True`` (librosa/torchaudio): frame ``k`` is centred on sample ``k * hop_length``, the signal
+    zero-padded by ``n_fft // 2`` at both ends: ``1 + num_samples // hop_length`` frames.
+    ``center=False`` (``tf.signal.stft``, as in COLA): frame ``k`` covers samples
+    ``[k * hop_length, k * hop_length + win_length)``: ``1 + (num_samples - win_length) // hop_length``.
+    """
+    if center:
+        return 1 + num_samples // hop_length
+    if num_samples < win_length:
+        raise ValueError(f"{num_samples} samples are shorter than one window ({win_length} samples)")
+    return 1 + (num_samples - win_length) // hop_length
+
+
+def stft_power(
+    x: Tensor, window: Tensor, n_fft: int, hop_length: int, *, center: bool = False, power: float = 2.0
+) -> Tensor:
+    """``|STFT(x)| ** power`` of a batch, in one call to ``torch.stft``.
+
+    ``window`` (length ``win_length <= n_fft``) is zero-padded to ``n_fft`` in the middle, as librosa does;
+    see :func:`num_frames` for where the frames lie.
+
+    Shape:
+        ``(..., samples)`` -> ``(..., n_fft // 2 + 1, frames)``
+    """
+    shape = x.shape
+    x = x.reshape(-1, shape[-1])
+    if not center:
+        # torch.stft centres the short window inside each n_fft frame; pad so that window k starts at
+        # sample k * hop_length, as tf.signal.stft's frames do.
+        left = (n_fft - window.shape[-1]) // 2
+        x = nn.functional.pad(x, (left, n_fft - window.shape[-1] - left))
+    spec = torch.stft(
+        x, n_fft, hop_length, window.shape[-1], window, center=center, pad_mode="constant", return_complex=True
+    )
+    if power == 1.0:
+        out = spec.abs()
+    else:
+        out = torch.view_as_real(spec).pow(2).sum(-1)  # |X|^2 without the square root
+        if power != 2.0:
+            out = out.pow(power / 2.0)
+    return out.reshape(*shape[:-1], *out.shape[-2:])
+
+
+def mel_filterbank(
+    n_freqs: int,
+    sample_rate: int,
+    n_mels: int,
+    f_min_hz: float,
+    f_max_hz: float,
+    *,
+    mel_scale: str = "htk",
+    norm: str | None = None,
+) -> Tensor:
+    """Triangular mel filters as a ``(n_mels, n_freqs)`` matrix (torchaudio's, identical to librosa's)."""
+    fb = AF.melscale_fbanks(n_freqs, f_min_hz, f_max_hz, n_mels, sample_rate, norm=norm, mel_scale=mel_scale)
+    return fb.T.contiguous()
+
+
+def dct_matrix(n_out: int, n_in: int) -> Tensor:
+    """Orthonormal DCT-II as a ``(n_out, n_in)`` matrix: ``matrix @ x`` is ``scipy.fft.dct(x, norm="ortho")[:n_out]``.
+
+    Built in float64 (torchaudio's ``create_dct`` rounds its cosine arguments in float32, which costs
+    ~1e-3 dB on 128 coefficients).
+    """
+    k = torch.arange(n_out, dtype=torch.float64)[:, None]
+    n = torch.arange(n_in, dtype=torch.float64)[None, :]
+    matrix = torch.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
+    matrix[0] /= math.sqrt(2.0)
+    return matrix.float()
+
+
+def power_to_db(x: Tensor, *, amin: float = 1e-10, top_db: float | None = None) -> Tensor:
+    """``10 * log10(max(x, amin))``, then (if ``top_db``) floored at ``top_db`` below each example's peak.
+
+    Like ``librosa.power_to_db(x, ref=1.0)``, except that the peak is taken per example (over all but the
+    first axis), so an example's features do not depend on the rest of its batch.
+
+    Shape:
+        ``(batch, ...)`` -> same
+    """
+    db = 10.0 * torch.log10(x.clamp(min=amin))
+    if top_db is not None:
+        peak = db.reshape(db.shape[0], -1).amax(dim=1).reshape(-1, *([1] * (db.dim() - 1)))
+        db = torch.maximum(db, peak - top_db)
+    return db
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    # torch.stft has no half-precision CPU kernel and loses too much precision in half anyway.
+    return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _ms_to_samples(ms: float, sample_rate: int, name: str) -> int:
+    samples = int(round(ms * sample_rate / 1000.0))
+    if samples < 1:
+        raise ValueError(f"{name}={ms} ms is less than one sample at {sample_rate} Hz")
+    return samples
+
+
+# --- modules ------------------------------------------------------------------------------------------
+
+
+class Waveform(nn.Module):
+    """The raw waveform as a one-channel signal, for 1-D encoders (CLMR's SampleCNN).
+
+    Args:
+        sample_rate: recorded for callers that ask (None: any rate); the audio passes through unchanged.
+
+    Shape:
+        ``(batch, samples)`` -> ``(batch, 1, samples)``
+
+    >>> Waveform()(torch.zeros(2, 59049)).shape
+    torch.Size([2, 1, 59049])
+    """
+
+    out_channels = 1
+
+    def __init__(self, sample_rate: int | None = None):
+        super().__init__()
+        self.sample_rate = sample_rate  # only recorded: works at any rate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unsqueeze(1)
+
+    def frames(self, num_samples: int) -> int:
+        """Output length: the input length (one "frame" per sample)."""
+        return num_samples
+
+
+class _STFTFrontend(nn.Module):
+    """Shared framing: a Hann window buffer, hop and centring, ``frames()`` and the power spectrogram."""
+
+    def __init__(self, sample_rate: int, n_fft: int | None, win_length: int, hop_length: int, center: bool):
+        super().__init__()
+        if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
+        if n_fft is None:  # smallest power of two that holds the window
+            n_fft = 1 << max(0, math.ceil(math.log2(win_length)))
+        if not 0 < win_length <= n_fft:
+            raise ValueError(f"need 0 < win_length <= n_fft, got win_length={win_length}, n_fft={n_fft}")
+        if hop_length < 1:
+            raise ValueError(f"hop_length must be >= 1 sample, got {hop_length}")
+        self.sample_rate = int(sample_rate)
+        self.n_fft, self.win_length, self.hop_length, self.center = int(n_fft), win_length, hop_length, center
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)  # periodic, as librosa
+
+    def frames(self, num_samples: int) -> int:
+        """Number of output frames for an input of ``num_samples`` samples."""
+        return num_frames(num_samples, self.win_length, self.hop_length, self.center)
+
+    def _power(self, x: Tensor, power: float) -> Tensor:
+        window = self.window.to(device=x.device, dtype=x.dtype)
+        return stft_power(x, window, self.n_fft, self.hop_length, center=self.center, power=power)
+
+    def extra_repr(self) -> str:
+        return (
+            f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, win_length={self.win_length}, "
+            f"hop_length={self.hop_length}, center={self.center}"
+        )
+
+
+class _MelFrontend(_STFTFrontend):
+    """Framing in milliseconds plus a mel filter bank buffer ``fb`` of shape ``(n_mels, n_fft // 2 + 1)``."""
+
+    def __init__(self, sample_rate, win_ms, hop_ms, n_fft, center, n_mels, f_min_hz, f_max_hz, mel_scale, norm):
+        win_length = _ms_to_samples(win_ms, sample_rate, "win_ms")
+        super().__init__(sample_rate, n_fft, win_length, _ms_to_samples(hop_ms, sample_rate, "hop_ms"), center)
+        f_max_hz = sample_rate / 2 if f_max_hz is None else f_max_hz
+        if not 0.0 <= f_min_hz < f_max_hz <= sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= f_min_hz < f_max_hz <= sample_rate / 2 = {sample_rate / 2}, got f_min_hz={f_min_hz}, "
+                f"f_max_hz={f_max_hz}; lower f_max_hz (or pass None for the Nyquist frequency)"
+            )
+        if not 0 < n_mels < self.n_fft // 2 + 1:
+            raise ValueError(f"n_mels={n_mels} must be in [1, {self.n_fft // 2}] for n_fft={self.n_fft}; raise n_fft")
+        self.n_mels, self.f_min_hz, self.f_max_hz = n_mels, float(f_min_hz), float(f_max_hz)
+        fb = mel_filterbank(
+            self.n_fft // 2 + 1, sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale=mel_scale, norm=norm
+        )
+        self.register_buffer("fb", fb, persistent=False)
+
+
+class Spectrogram(_STFTFrontend):
+    """Log-magnitude STFT: ``log(|STFT(x)| ** power + log_offset)`` on ``n_fft // 2 + 1`` linear bins.
+
+    Args:
+        sample_rate: input rate in Hz (only recorded; the bins are in FFT units).
+        n_fft: FFT size; the frequency axis has ``n_fft // 2 + 1`` bins.
+        win_length: Hann window length in samples (default 400 = 25 ms at 16 kHz).
+        hop_length: hop in samples (default 160 = 10 ms at 16 kHz).
+        power: 1 for magnitude, 2 for power.
+        log_offset: added before the natural log, so that silence stays finite.
+        center: frame placement, see :func:`num_frames` (default False: frames start at ``k * hop``).
+
+    Shape:
+        ``(batch, samples)`` -> ``(batch, 1, n_fft // 2 + 1, frames)``
+
+    >>> Spectrogram()(torch.zeros(2, 16000)).shape
+    torch.Size([2, 1, 257, 98])
+    """
+
+    out_channels = 1
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        *,
+        power: float = 1.0,
+        log_offset: float = 1e-6,
+        center: bool = False,
+    ):
+        super().__init__(sample_rate, n_fft, win_length, hop_length, center)
+        if power <= 0 or log_offset <= 0:
+            raise ValueError(f"power and log_offset must be > 0, got power={power}, log_offset={log_offset}")
+        self.power, self.log_offset = float(power), float(log_offset)
+        self.freq_bins = self.n_fft // 2 + 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = x.dtype
+        spec = self._power(x.to(_compute_dtype(x)), self.power)  # (B, F, T)
+        return torch.log(spec + self.log_offset).unsqueeze(1).to(dtype)
+
+
+class LogMel(_MelFrontend):
+    """Log mel filter bank energies; the defaults are COLA's (Saeed et al., ICASSP 2021).
+
+    ``log(mel(|STFT(x)| ** power) + log_offset)``. COLA's code (``cola/data.py``, ``tf.signal``) frames 25 ms
+    Hann windows every 10 ms without centring, zero-pads them to a 1024-point FFT, takes the magnitude,
+    applies 64 HTK-scale unnormalised triangles from 60 to 7800 Hz and a natural log; it clips at 1e-5 where
+    we add ``log_offset`` (smooth, and keeps the gradient).
+
+    Args:
+        sample_rate: input rate in Hz.
+        win_ms: Hann window length in milliseconds.
+        hop_ms: hop in milliseconds.
+        n_mels: mel bands.
+        f_min_hz: lower edge of the lowest band.
+        f_max_hz: upper edge of the highest band (<= sample_rate / 2); None means the Nyquist frequency.
+        log_offset: added before the natural log.
+        n_fft: FFT size (>= window); None picks the smallest power of two that holds the window.
+        power: 1 (magnitude, COLA) or 2 (power).
+        mel_scale: "htk" (COLA, TensorFlow) or "slaney" (librosa's default).
+        norm: None (COLA) or "slaney" (area-normalised triangles, librosa's default).
+        center: frame placement, see :func:`num_frames`.
+
+    Shape:
+        ``(batch, samples)`` -> ``(batch, 1, n_mels, frames)``
+
+    >>> LogMel()(torch.zeros(2, 16000)).shape
+    torch.Size([2, 1, 64, 98])
+    """
+
+    out_channels = 1
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        win_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        n_mels: int = 64,
+        f_min_hz: float = 60.0,
+        f_max_hz: float | None = 7800.0,
+        log_offset: float = 1e-6,
+        *,
+        n_fft: int | None = 1024,
+        power: float = 1.0,
+        mel_scale: str = "htk",
+        norm: str | None = None,
+        center: bool = False,
+    ):
+        super().__init__(sample_rate, win_ms, hop_ms, n_fft, center, n_mels, f_min_hz, f_max_hz, mel_scale, norm)
+        if power <= 0 or log_offset <= 0:
+            raise ValueError(f"power and log_offset must be > 0, got power={power}, log_offset={log_offset}")
+        self.freq_bins, self.power, self.log_offset = n_mels, float(power), float(log_offset)
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype, x = x.dtype, x.to(_compute_dtype(x))
+        mel = self.fb.to(x) @ self._power(x, self.power)  # (n_mels, F) @ (B, F, T) -> (B, n_mels, T)
+        return torch.log(mel + self.log_offset).unsqueeze(1).to(dtype)
+
+
+class MFCC(_MelFrontend):
+    """Mel-frequency cepstral coefficients as librosa computes them, on LogMel's 25 ms / 10 ms framing.
+
+    ``DCT-II (orthonormal) of power_to_db(mel(|STFT(x)|^2), top_db)``, the first ``n_mfcc`` coefficients;
+    the mel defaults are librosa's (Slaney scale and area normalisation, 0 Hz to Nyquist, dB with an 80 dB
+    floor below each example's peak).
+
+    Args:
+        sample_rate: input rate in Hz.
+        n_mfcc: coefficients kept (<= n_mels).
+        n_mels: mel bands before the DCT.
+        win_ms, hop_ms: Hann window and hop in milliseconds.
+        f_min_hz, f_max_hz: band edges; f_max_hz None means the Nyquist frequency.
+        top_db: floor below each example's peak in dB; None disables it.
+        n_fft: FFT size; None picks the smallest power of two that holds the window.
+        mel_scale, norm: mel filter design, as in :class:`LogMel`.
+        center: frame placement, see :func:`num_frames`.
+
+    Shape:
+        ``(batch, samples)`` -> ``(batch, 1, n_mfcc, frames)``
+
+    >>> MFCC()(torch.zeros(2, 16000)).shape
+    torch.Size([2, 1, 20, 98])
+    """
+
+    out_channels = 1
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mfcc: int = 20,
+        n_mels: int = 64,
+        win_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        f_min_hz: float = 0.0,
+        f_max_hz: float | None = None,
+        top_db: float | None = 80.0,
+        *,
+        n_fft: int | None = None,
+        mel_scale: str = "slaney",
+        norm: str | None = "slaney",
+        center: bool = False,
+    ):
+        super().__init__(sample_rate, win_ms, hop_ms, n_fft, center, n_mels, f_min_hz, f_max_hz, mel_scale, norm)
+        if not 0 < n_mfcc <= n_mels:
+            raise ValueError(f"need 0 < n_mfcc <= n_mels, got n_mfcc={n_mfcc}, n_mels={n_mels}")
+        self.n_mfcc, self.freq_bins, self.top_db = n_mfcc, n_mfcc, top_db
+        self.register_buffer("dct", dct_matrix(n_mfcc, n_mels), persistent=False)  # (n_mfcc, n_mels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype, x = x.dtype, x.to(_compute_dtype(x))
+        mel_db = power_to_db(self.fb.to(x) @ self._power(x, 2.0), top_db=self.top_db)  # (B, n_mels, T)
+        return (self.dct.to(x) @ mel_db).unsqueeze(1).to(dtype)
+
+
+class CLARStack(_MelFrontend):
+    """CLAR's three time-frequency channels (Al-Tahan & Mohsenzadeh, AISTATS 2021), from one STFT.
+
+    The paper frames 16 ms windows every 8 ms at 16 kHz, projects the STFT onto 128 mel bands, takes
+    ``10 log10 |S|^2`` of the magnitude STFT and of the mel spectrogram, and stacks three features on the
+    channel axis; its code (``utils.get_spec_features``) stacks the log mel spectrogram, 128 MFCCs and the
+    log STFT of a 254-point FFT (128 bins), which is the order used here:
+
+    0. log mel: ``power_to_db`` of ``n_bins`` mel bands (Slaney, as librosa),
+    1. MFCC: orthonormal DCT-II of channel 0, all ``n_bins`` coefficients,
+    2. log STFT: ``power_to_db`` of the power spectrum pooled into ``n_bins`` linearly spaced triangular
+       bands (the frequency resolution of CLAR's 254-point FFT).
+
+    Our choice, so that all three share one ``(freq, frames)`` shape and one STFT: the 16 ms window is
+    zero-padded to ``n_fft`` = 1024 points (CLAR's code uses a 2048-point FFT for the mel channel and a
+    254-point one for the STFT channel; 128 mel bands need a finer grid than 128 bins to have no empty
+    filters), and the linear channel pools that grid instead of taking a second, coarser FFT. All
+    channels are absolute dB (CLAR's code references the STFT channel to its maximum and takes the dB of
+    ``|MFCC|``; we keep the MFCC sign).
+
+    Args:
+        sample_rate: input rate in Hz.
+        n_bins: frequency rows of every channel (mel bands = MFCCs = linear bands).
+        win_ms, hop_ms: Hann window and hop in milliseconds.
+        f_min_hz, f_max_hz: band edges of the mel and linear channels; None is the Nyquist frequency.
+        top_db: floor below each example's peak, per channel, in dB; None disables it.
+        n_fft: FFT size the window is zero-padded to.
+        center: frame placement, see :func:`num_frames` (CLAR's librosa code centres frames).
+
+    Shape:
+        ``(batch, samples)`` -> ``(batch, 3, n_bins, frames)``
+
+    >>> CLARStack()(torch.zeros(2, 16000)).shape
+    torch.Size([2, 3, 128, 126])
+    """
+
+    out_channels = 3
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_bins: int = 128,
+        win_ms: float = 16.0,
+        hop_ms: float = 8.0,
+        f_min_hz: float = 0.0,
+        f_max_hz: float | None = None,
+        top_db: float | None = 80.0,
+        *,
+        n_fft: int = 1024,
+        center: bool = True,
+    ):
+        super().__init__(sample_rate, win_ms, hop_ms, n_fft, center, n_bins, f_min_hz, f_max_hz, "slaney", "slaney")
+        self.n_bins, self.freq_bins, self.top_db = n_bins, n_bins, top_db
+        linear = AF.linear_fbanks(self.n_fft // 2 + 1, self.f_min_hz, self.f_max_hz, n_bins, sample_rate).T
+        self.fb = torch.cat([self.fb, linear])  # (2 * n_bins, n_freqs): mel rows, then linear rows
+        self.register_buffer("dct", dct_matrix(n_bins, n_bins), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype, x = x.dtype, x.to(_compute_dtype(x))
+        bands = self.fb.to(x) @ self._power(x, 2.0)  # (B, 2 * n_bins, T): mel rows, then linear rows
+        B, _, T = bands.shape
+        db = power_to_db(bands.reshape(B * 2, self.n_bins, T), top_db=self.top_db).reshape(B, 2, self.n_bins, T)
+        mel_db, linear_db = db[:, 0], db[:, 1]
+        mfcc = self.dct.to(x) @ mel_db
+        return torch.stack([mel_db, mfcc, linear_db], dim=1).to(dtype)  # (B, 3, n_bins, T)
+
+
+# --- registry -----------------------------------------------------------------------------------------
+
+FRONTENDS: dict[str, type[nn.Module]] = {
+    "waveform": Waveform,
+    "spectrogram": Spectrogram,
+    "logmel": LogMel,
+    "mfcc": MFCC,
+    "clar_stack": CLARStack,
+}
+
+
+def list_frontends() -> list[str]:
+    """Names accepted by :func:`create_frontend`."""
+    return sorted(FRONTENDS)
+
+
+def create_frontend(name: str, **kwargs) -> nn.Module:
+    """Build a front-end by name with constructor keyword arguments.
+
+    >>> create_frontend("mfcc", sample_rate=22050, n_mfcc=13).freq_bins
+    13
+    """
+    try:
+        cls = FRONTENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown front-end {name!r}; choose one of {list_frontends()}") from None
+    return cls(**kwargs)
