@@ -79,7 +79,7 @@ class BranchConfig:
 @dataclass
 class LossConfig:
     name: str = "nt_xent"  # nt_xent | supcon | bilinear | debiased_nt_xent
-    temperature: float = 0.5
+    temperature: float | None = None  # None: the loss's default (bilinear has none)
     options: dict = field(default_factory=dict)
 
 
@@ -89,6 +89,7 @@ class SupervisedConfig:
 
     num_classes: int = 0  # 0 disables the classifier
     weight: float = 1.0  # weight of the cross-entropy next to the contrastive loss
+    input: str = "projection"  # what the classifier reads: "projection" (z, as CLAR) or "embedding" (h)
 
 
 @dataclass
@@ -305,8 +306,9 @@ def _check_semantics(recipe: Recipe) -> None:
     need(len(set(names)) == len(names), "branches", f"branch names must be unique, got {names}")
     out_dims = {b.head.out_dim for b in recipe.branches}
     need(len(out_dims) == 1, "branches", "all branches must project to the same head.out_dim")
-    need(recipe.loss.temperature > 0, "loss.temperature", "must be positive")
+    need(recipe.loss.temperature is None or recipe.loss.temperature > 0, "loss.temperature", "must be positive")
     need(recipe.supervised.num_classes >= 0, "supervised.num_classes", "must be >= 0")
+    need(recipe.supervised.input in {"projection", "embedding"}, "supervised.input", "projection or embedding")
     need(
         recipe.supervised.num_classes == 0 or recipe.data.label_fraction > 0,
         "data.label_fraction",
@@ -315,9 +317,7 @@ def _check_semantics(recipe: Recipe) -> None:
     need(recipe.optim.name in {"adam", "adamw", "sgd", "lars"}, "optim.name", "one of adam, adamw, sgd, lars")
     need(recipe.optim.lr > 0, "optim.lr", "must be positive")
     need(recipe.optim.schedule in {"cosine", "constant"}, "optim.schedule", "one of cosine, constant")
-    need(
-        recipe.optim.lr_scaling in {"none", "linear", "sqrt"}, "optim.lr_scaling", "one of none, linear, sqrt"
-    )
+    need(recipe.optim.lr_scaling in {"none", "linear", "sqrt"}, "optim.lr_scaling", "one of none, linear, sqrt")
     need(recipe.trainer.max_steps > 0, "trainer.max_steps", "must be positive")
     need(recipe.trainer.checkpoint_every_n_steps > 0, "trainer.checkpoint_every_n_steps", "must be positive")
     need(recipe.trainer.last_every_n_steps > 0, "trainer.last_every_n_steps", "must be positive")

@@ -1,0 +1,140 @@
+"""Checkpoints: written atomically, loaded without unpickling code, rebuilt from the saved recipe.
+
+A checkpoint is Lightning's dictionary plus the resolved recipe under ``hyper_parameters["recipe"]``, so
+:func:`load_method` rebuilds every module from the file alone. Loading always uses ``weights_only=True``: a
+tampered file that would run code when unpickled is refused with :class:`CheckpointError` and nothing runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import nn
+
+from audiocl.config import Recipe, RecipeError
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, not ours, or unsafe to load; the message names the file."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes to a temporary file in the same folder, fsyncs, then renames over the target.
+
+    A process killed mid-write leaves the previous checkpoint intact and, at worst, a stray ``.tmp`` file.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        save_atomic(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only: bool | None = True) -> dict[str, Any]:
+        return load_checkpoint(path, map_location=map_location or "cpu")
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused to load: it holds objects other than tensors and plain data, which could run code "
+            f"when unpickled. Only load checkpoints you trust, and re-save them as plain weights. ({err})"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {err}") from None
+
+
+def recipe_of(checkpoint: dict[str, Any], path: str | Path) -> Recipe:
+    try:
+        return Recipe.from_dict(checkpoint["hyper_parameters"]["recipe"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path}: not an audiocl checkpoint (no recipe in hyper_parameters)") from None
+    except RecipeError as err:
+        raise CheckpointError(f"{path}: its recipe is invalid: {err}") from None
+
+
+def load_method(path: str | Path, map_location: str | torch.device = "cpu"):
+    """Rebuild the :class:`~audiocl.methods.ContrastiveMethod` of a checkpoint, in eval mode."""
+    from audiocl.methods import ContrastiveMethod
+
+    checkpoint = load_checkpoint(path, map_location)
+    method = ContrastiveMethod(recipe_of(checkpoint, path))
+    try:
+        method.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: weights do not match its recipe: {err}") from None
+    return method.eval()
+
+
+class ConcatEncoder(nn.Module):
+    """Several branches side by side: ``audio -> cat([branch.embed(audio)])`` (multi-format evaluation)."""
+
+    def __init__(self, branches: list[nn.Module]):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        self.embedding_dim = sum(b.embedding_dim for b in branches)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return torch.cat([b.embed(audio) for b in self.branches], dim=1)
+
+
+def pipeline_of(method, branch: str | None = None) -> tuple[nn.Module, nn.Module, int, int]:
+    """(frontend, encoder, sample_rate, segment_samples) of a method, for evaluation.
+
+    With one branch, or ``branch`` naming one, the pipeline is that branch's front-end and encoder. With several
+    branches and ``branch=None``, the encoder is their concatenation and the front-end the identity (each branch
+    applies its own).
+    """
+    recipe = method.recipe
+    names = list(method.branches)
+    if branch is not None and branch not in names:
+        raise ValueError(f"no branch {branch!r} in this checkpoint; it has {names}")
+    if branch is None and len(names) > 1:
+        frontend, encoder = nn.Identity(), ConcatEncoder(list(method.branches.values()))
+    else:
+        chosen = method.branches[branch or names[0]]
+        frontend, encoder = chosen.frontend, chosen.encoder
+    return frontend.eval(), encoder.eval(), recipe.data.sample_rate, recipe.views.crop_samples
+
+
+def load_pipeline(path: str | Path, branch: str | None = None) -> tuple[nn.Module, nn.Module, int, int]:
+    """The evaluation pipeline of a checkpoint; see :func:`pipeline_of`."""
+    return pipeline_of(load_method(path), branch)
+
+
+def random_pipeline(recipe: Recipe | str | Path, branch: str | None = None, seed: int = 0):
+    """The recipe's pipeline at random initialisation (the ``--baseline random`` of embed and probe)."""
+    from audiocl.config import load_recipe
+    from audiocl.methods import ContrastiveMethod
+    from audiocl.recipes_path import resolve_recipe
+
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(resolve_recipe(recipe))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        method = ContrastiveMethod(recipe)
+    return pipeline_of(method.eval(), branch)

@@ -1,0 +1,43 @@
+"""``audiocl pretrain RECIPE [key=value ...]``: contrastive pretraining from a YAML recipe."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from audiocl.config import RecipeError, load_recipe
+from audiocl.recipes_path import resolve_recipe
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain an encoder from a YAML recipe",
+        description="Pretrain an encoder from a YAML recipe. Overrides are dotted keys, values parsed as YAML, "
+        "e.g. data.root=/data/mtat trainer.max_steps=1000 trainer.devices=2 trainer.precision=bf16-mixed. "
+        "A run folder that already has checkpoints/last.ckpt resumes from it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("recipe", help="a recipe file, or the name of a bundled one (e.g. clmr_tiny)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of recipe values")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", metavar="CKPT", help="resume from this checkpoint")
+    group.add_argument("--fresh", action="store_true", help="ignore the run folder's last.ckpt and start over")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiocl.train import pretrain
+
+    try:
+        recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+    except (RecipeError, FileNotFoundError) as err:
+        print(f"audiocl pretrain: {err}", file=sys.stderr)
+        return 2
+    try:
+        pretrain(recipe, resume=args.resume or (False if args.fresh else None))
+    except RecipeError as err:
+        print(f"audiocl pretrain: {err}", file=sys.stderr)
+        return 2
+    print(f"run folder: {recipe.output_dir}")
+    return 0

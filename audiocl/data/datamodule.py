@@ -1,0 +1,135 @@
+"""The pretraining data module: files -> workers (decode + long random crop) -> batches.
+
+Each batch is a pure function of (seed, step, rank): :class:`StepBatchSampler` draws the clip indices and a crop
+seed per clip from the step number, and the dataset takes its crop from that seed. So a resumed run sees exactly
+the batches it would have seen, whatever the number of workers, and DDP ranks see disjoint slices of one global
+batch.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from audiocl.config import Recipe, RecipeError
+
+
+class StepBatchSampler(Sampler):
+    """Batches of ``(index, crop_seed)`` for steps ``start_step .. num_steps - 1``.
+
+    The global batch of step ``k`` takes positions ``k * B * world .. (k + 1) * B * world - 1`` of an endless
+    sequence of epochs, each a fresh permutation of the data set seeded by (seed, epoch); rank ``r`` takes its
+    ``B`` consecutive positions. Every clip is seen once per epoch across all ranks.
+
+    >>> list(StepBatchSampler(4, 2, num_steps=1, seed=0))  # doctest: +SKIP
+    [[(3, 912...), (0, 57...)]]
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        num_steps: int,
+        seed: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        start_step: int = 0,
+    ):
+        if num_items < 1:
+            raise ValueError("the data set is empty")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.num_items, self.batch_size, self.num_steps, self.seed = num_items, batch_size, num_steps, seed
+        self.rank, self.world_size, self.start_step = rank, world_size, start_step
+
+    def __len__(self) -> int:
+        return max(0, self.num_steps - self.start_step)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.num_items, generator=g)
+
+    def __iter__(self):
+        perms: dict[int, torch.Tensor] = {}
+        global_batch = self.batch_size * self.world_size
+        for step in range(self.start_step, self.num_steps):
+            first = step * global_batch + self.rank * self.batch_size
+            batch = []
+            for position in range(first, first + self.batch_size):
+                epoch, offset = divmod(position, self.num_items)
+                if epoch not in perms:
+                    perms = {epoch: self._permutation(epoch)}  # keep one epoch's permutation in memory
+                crop_seed = (self.seed * 2_654_435_761 + position) % 2**63
+                batch.append((int(perms[epoch][offset]), crop_seed))
+            yield batch
+
+
+class PretrainDataModule(L.LightningDataModule):
+    """Lists the recipe's data set once, then serves step-indexed batches of long crops."""
+
+    def __init__(self, recipe: Recipe):
+        super().__init__()
+        self.recipe = recipe
+        self.dataset = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.dataset is None:
+            self.dataset = build_pretrain_dataset(self.recipe)
+
+    def train_dataloader(self) -> DataLoader:
+        d = self.recipe.data
+        trainer = self.trainer
+        sampler = StepBatchSampler(
+            len(self.dataset),
+            d.batch_size,
+            self.recipe.trainer.max_steps,
+            self.recipe.seed,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+            start_step=trainer.global_step if trainer else 0,
+        )
+        return DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=d.num_workers,
+            persistent_workers=False,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+
+def build_pretrain_dataset(recipe: Recipe):
+    """The recipe's pretraining data set: a memory-mapped cache or decoded files, labels masked to
+    ``data.label_fraction`` (the rest are -1, unlabelled)."""
+    from audiocl.data import CachedClipDataset, ClipDataset, pretrain_files
+
+    d = recipe.data
+    if d.root is None:
+        raise RecipeError("data.root: no data given; set data.root=/path/to/audio on the command line")
+    clip_samples = int(round(d.clip_seconds * d.sample_rate))
+    if d.dataset == "cache":
+        return CachedClipDataset(d.root, clip_samples, **d.options)
+    try:
+        files, labels = pretrain_files(d.dataset, d.root, return_labels=True, **d.options)
+    except (OSError, ValueError) as err:
+        raise RecipeError(f"data: {err}") from err
+    if not files:
+        raise RecipeError(f"data.root: no audio files found under {d.root} for data.dataset={d.dataset!r}")
+    labels = mask_labels(labels, d.label_fraction, recipe.seed) if d.label_fraction > 0 else None
+    return ClipDataset(files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed)
+
+
+def mask_labels(labels: list[int] | None, fraction: float, seed: int) -> list[int]:
+    """Keep ``fraction`` of the labels (stratified by class, seeded), set the others to -1."""
+    if labels is None:
+        raise RecipeError("data.label_fraction: this data set has no labels for the supervised head")
+    labels = torch.as_tensor(labels)
+    kept = torch.full_like(labels, -1)
+    g = torch.Generator().manual_seed(seed)
+    for c in labels.unique():
+        where = (labels == c).nonzero().flatten()
+        n = max(1, round(fraction * len(where)))
+        chosen = where[torch.randperm(len(where), generator=g)[:n]]
+        kept[chosen] = c
+    return kept.tolist()

@@ -1,0 +1,278 @@
+"""The one training module: clips -> views -> front-end -> encoder -> head -> loss.
+
+CLMR, COLA, CLAR and multi-format are recipes of this module, not copies of a training loop:
+
+- CLMR: one branch (waveform, SampleCNN), the CLMR augmentation chain, NT-Xent.
+- COLA: one branch (log-mel, EfficientNet-B0, linear + LayerNorm + tanh head), two disjoint segments, bilinear loss.
+- CLAR: one branch (3-channel time-frequency stack, ResNet-18), NT-Xent, plus a classifier on the embedding
+  trained with cross-entropy on the labelled fraction of each batch (``supervised.num_classes``).
+- Multi-format: two branches (waveform and log-mel) fed the same augmented views; every format of every view of
+  a clip is a positive of every other, so NT-Xent sees ``branches * views`` views per clip.
+
+The batch from the loader is ``{"audio": (B, T_long), "length": (B,), "label": (B,)}``. Everything after that
+runs batched on the training device inside the step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning as L
+import torch
+from torch import nn
+
+from audiocl.config import BranchConfig, Recipe, RecipeError
+
+
+class Branch(nn.Module):
+    """One input format: ``audio (N, T) -> front-end -> encoder h (N, E) -> head z (N, D)``."""
+
+    def __init__(self, cfg: BranchConfig, sample_rate: int, where: str):
+        super().__init__()
+        from audiocl.frontends import create_frontend
+        from audiocl.models import create_encoder, create_head
+
+        frontend_options = {"sample_rate": sample_rate, **cfg.frontend_options}
+        self.frontend = _build(f"{where}.frontend", create_frontend, cfg.frontend, **frontend_options)
+        self.encoder = _build(f"{where}.encoder", create_encoder, cfg.encoder, **cfg.encoder_options)
+        if self.encoder.in_channels != self.frontend.out_channels:
+            raise RecipeError(
+                f"{where}.encoder_options.in_channels: the encoder takes {self.encoder.in_channels} channel(s) "
+                f"but front-end {cfg.frontend!r} gives {self.frontend.out_channels}"
+            )
+        head = vars(cfg.head)
+        self.head = _build(f"{where}.head", create_head, None, self.encoder.embedding_dim, **head)
+        self.embedding_dim = self.encoder.embedding_dim
+
+    def embed(self, audio: torch.Tensor) -> torch.Tensor:
+        """(N, T) -> encoder output h (N, E), the embedding used downstream."""
+        return self.encoder(self.frontend(audio))
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.embed(audio)
+        return h, self.head(h)
+
+
+def _build(where: str, factory, name, *args, **kwargs):
+    """Call a registry factory; turn its argument errors into a RecipeError naming the recipe key."""
+    try:
+        return factory(name, *args, **kwargs) if name is not None else factory(*args, **kwargs)
+    except (TypeError, ValueError, KeyError) as err:
+        raise RecipeError(f"{where}: {err}") from err
+
+
+class ContrastiveMethod(L.LightningModule):
+    """Self-supervised (optionally semi-supervised) contrastive pretraining from a :class:`Recipe`.
+
+    The resolved recipe is saved as the only hyperparameter, so a checkpoint rebuilds the whole model
+    (:func:`audiocl.checkpoint.load_method`).
+    """
+
+    def __init__(self, recipe: dict | Recipe):
+        super().__init__()
+        recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
+        self.save_hyperparameters({"recipe": recipe.to_dict()})
+        self.recipe = recipe
+        from audiocl.augment import create_augment
+        from audiocl.losses import create_loss
+
+        sr = recipe.data.sample_rate
+        self.augment = _build("augment.preset", create_augment, recipe.augment.preset, sr, **recipe.augment.options)
+        self.branches = nn.ModuleDict({b.name: Branch(b, sr, f"branches.{i}") for i, b in enumerate(recipe.branches)})
+        out_dim = recipe.branches[0].head.out_dim
+        loss_options = dict(recipe.loss.options)
+        if recipe.loss.temperature is not None:
+            loss_options["temperature"] = recipe.loss.temperature
+        self.loss_fn = _build("loss", create_loss, recipe.loss.name, out_dim, **loss_options)
+        first = next(iter(self.branches.values()))
+        n_classes = recipe.supervised.num_classes
+        reads = out_dim if recipe.supervised.input == "projection" else first.embedding_dim
+        self.classifier = nn.Linear(reads, n_classes) if n_classes else None
+        if recipe.trainer.chunk_size:
+            if self.classifier is not None:
+                raise RecipeError("trainer.chunk_size: gradient caching does not support the supervised head")
+            self.automatic_optimization = False
+        self._last_batch_end: float | None = None
+
+    # ----- the step -------------------------------------------------------------------------------------
+
+    def step_generator(self) -> torch.Generator:
+        """The step's randomness: a pure function of (seed, rank, step), so resume and DDP are exact."""
+        seed = (self.recipe.seed * 1_000_003 + self.global_rank * 7_919 + self.global_step) % 2**63
+        return torch.Generator().manual_seed(seed)
+
+    def make_views(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+        """Sample and augment views: (B, T_long) -> (V * B, crop_samples), view-major."""
+        from audiocl.sampling import sample_views
+
+        v = self.recipe.views
+        views = sample_views(
+            batch["audio"],
+            v.crop_samples,
+            v.num_views,
+            lengths=batch.get("length"),
+            allow_overlap=v.allow_overlap,
+            generator=generator,
+            min_rms_db=v.min_rms_db,
+        )  # (V, B, T)
+        return self.augment(views.flatten(0, 1), generator=generator)  # (V*B, T)
+
+    def project(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(N, T) -> per-branch embeddings h [(N, E_b)] and projections z (N, n_branches * D)."""
+        hs, zs = zip(*(branch(audio) for branch in self.branches.values()), strict=True)
+        return list(hs), torch.cat(zs, dim=1)
+
+    def contrastive_loss(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """z (V * B, n_branches * D), view-major -> the loss over all formats and views."""
+        V, B = self.recipe.views.num_views, labels.shape[0]
+        nb = len(self.branches)
+        z = z.view(V, B, nb, -1).permute(2, 0, 1, 3).reshape(nb * V, B, -1)  # (formats*views, B, D)
+        if self.recipe.loss.name == "supcon":
+            # Unlabelled clips get a label of their own: SupCon then treats them as SimCLR anchors.
+            own = -1 - torch.arange(B, device=labels.device)
+            return self.loss_fn(z, labels=torch.where(labels >= 0, labels, own))
+        return self.loss_fn(z)
+
+    def supervised_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the classifier on the labelled clips' views; 0 (with a graph) if none."""
+        logits = self.classifier(features)  # (V*B, C)
+        targets = labels.repeat(self.recipe.views.num_views)
+        known = targets >= 0
+        if not known.any():
+            return logits.sum() * 0.0  # keeps every parameter in the graph (DDP needs that)
+        return nn.functional.cross_entropy(logits[known], targets[known])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        generator = self.step_generator()
+        labels = batch.get("label")
+        if labels is None:
+            labels = torch.full((batch["audio"].shape[0],), -1, device=self.device)
+        with torch.no_grad():
+            audio = self.make_views(batch, generator)
+        if not self.automatic_optimization:
+            return self._cached_step(audio, labels)
+        hs, z = self.project(audio)
+        loss = contrastive = self.contrastive_loss(z, labels)
+        if self.classifier is not None:
+            # The first branch's embedding h, or its projection z (the first out_dim columns of z).
+            features = (
+                z[:, : self.recipe.branches[0].head.out_dim] if self.recipe.supervised.input == "projection" else hs[0]
+            )
+            ce = self.supervised_loss(features, labels)
+            loss = contrastive + self.recipe.supervised.weight * ce
+            self.log("train/ce", ce, on_step=True)
+        self.log("train/contrastive", contrastive, on_step=True)
+        self.log("train/loss", loss, on_step=True, prog_bar=True)
+        return loss
+
+    def _cached_step(self, audio: torch.Tensor, labels: torch.Tensor) -> None:
+        """GradCache (``trainer.chunk_size``): the loss of the whole batch, the memory of one chunk."""
+        from audiocl.gradcache import cached_step
+
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        loss = cached_step(
+            lambda chunk: self.project(chunk)[1],
+            audio,
+            lambda z: self.contrastive_loss(z, labels),
+            self.recipe.trainer.chunk_size,
+            backward=self.manual_backward,
+        )
+        if self.recipe.trainer.gradient_clip_val:
+            self.clip_gradients(optimizer, gradient_clip_val=self.recipe.trainer.gradient_clip_val)
+        optimizer.step()
+        self.lr_schedulers().step()
+        self.log("train/contrastive", loss, on_step=True)
+        self.log("train/loss", loss, on_step=True, prog_bar=True)
+
+    # ----- throughput logging -----------------------------------------------------------------------------
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self._last_batch_end is not None:
+            # Time between the end of one step and the start of the next: mostly waiting for the loader.
+            self._data_wait = now - self._last_batch_end
+        self._batch_start = now
+
+    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        now = time.perf_counter()
+        compute = now - self._batch_start
+        wait = getattr(self, "_data_wait", 0.0)
+        clips = batch["audio"].shape[0] * self.trainer.world_size
+        self.log("train/clips_per_s", clips / max(compute + wait, 1e-9), on_step=True, prog_bar=True)
+        self.log("train/data_wait_fraction", wait / max(compute + wait, 1e-9), on_step=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
+        self._last_batch_end = now
+
+    # ----- optimisation ---------------------------------------------------------------------------------
+
+    def configure_optimizers(self):
+        o = self.recipe.optim
+        global_batch = self.recipe.data.batch_size * self.trainer.world_size
+        lr = (
+            o.lr
+            * {
+                "none": 1.0,
+                "linear": global_batch / o.base_batch_size,
+                "sqrt": math.sqrt(global_batch / o.base_batch_size),
+            }[o.lr_scaling]
+        )
+        optimizer = build_optimizer(
+            self.named_parameters(),
+            o.name,
+            lr=lr,
+            weight_decay=o.weight_decay,
+            momentum=o.momentum,
+            betas=tuple(o.betas),
+            lars_trust=o.lars_trust,
+        )
+        schedule = warmup_cosine(o.warmup_steps, self.recipe.trainer.max_steps, o.schedule, o.min_lr_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def build_optimizer(
+    named_parameters,
+    name: str,
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: tuple[float, float],
+    lars_trust: float,
+) -> torch.optim.Optimizer:
+    """Adam, AdamW, SGD or LARS. Biases and norm parameters get no weight decay (and, for LARS, no
+    layer-wise adaptation), as in SimCLR."""
+    decay, no_decay = [], []
+    for _, p in named_parameters:
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=betas)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "lars":
+        from timm.optim import Lars  # adapts only groups with weight decay, so biases/norms are excluded
+
+        return Lars(groups, lr=lr, momentum=momentum, trust_coeff=lars_trust)
+    raise ValueError(f"unknown optimizer {name!r}; use adam, adamw, sgd or lars")
+
+
+class warmup_cosine:  # noqa: N801 - used like a function, a class so that LambdaLR can save it
+    """LR factor: linear warm-up over ``warmup_steps``, then cosine decay to ``min_ratio`` (or constant)."""
+
+    def __init__(self, warmup_steps: int, total_steps: int, schedule: str = "cosine", min_ratio: float = 0.0):
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        self.schedule, self.min_ratio = schedule, min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

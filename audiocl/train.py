@@ -1,0 +1,118 @@
+"""``pretrain(recipe)``: a Lightning run of :class:`~audiocl.methods.ContrastiveMethod` into a run folder.
+
+The run folder (``recipe.output_dir``) holds:
+
+- ``recipe.yaml``: the resolved recipe (after overrides);
+- ``environment.json``: versions and devices;
+- ``checkpoints/last.ckpt`` (rewritten every ``trainer.last_every_n_steps``) and
+  ``checkpoints/step=N.ckpt`` (kept, every ``trainer.checkpoint_every_n_steps``);
+- ``tensorboard/`` and ``csv/metrics.csv``: loss, learning rate, clips/s, data-wait fraction.
+
+A run folder with ``checkpoints/last.ckpt`` resumes from it: same step, optimizer, scheduler and batches.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from audiocl.checkpoint import AtomicCheckpointIO
+from audiocl.config import Recipe, save_recipe
+
+
+def environment() -> dict:
+    import torchaudio
+
+    import audiocl
+
+    cuda = torch.cuda.is_available()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "audiocl": audiocl.__version__,
+        "torch": torch.__version__,
+        "torchaudio": torchaudio.__version__,
+        "lightning": L.__version__,
+        "cuda_available": cuda,
+        "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "cpu_threads": torch.get_num_threads(),
+    }
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    path = Path(output_dir) / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
+
+
+def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbacks: list | None = None):
+    """Train from ``recipe``; returns the Lightning ``Trainer`` (its ``.lightning_module`` is the model).
+
+    ``resume``: a checkpoint path; ``None`` resumes from the run folder's ``last.ckpt`` when there is one;
+    ``False`` starts afresh even then.
+    """
+    from audiocl.data.datamodule import PretrainDataModule
+    from audiocl.methods import ContrastiveMethod
+
+    out = Path(recipe.output_dir)
+    ckpt_dir = out / "checkpoints"
+    if resume is None:
+        resume = last_checkpoint(out)
+    elif resume is False:
+        resume = None
+    L.seed_everything(recipe.seed, workers=True, verbose=False)
+    datamodule = PretrainDataModule(recipe)
+    datamodule.setup("fit")  # lists and checks the data before any model is built or file written
+    model = ContrastiveMethod(recipe)
+    t = recipe.trainer
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if t.compile:
+        for branch in model.branches.values():
+            branch.encoder.compile()
+    keep = ModelCheckpoint(
+        ckpt_dir,
+        filename="step={step}",
+        every_n_train_steps=t.checkpoint_every_n_steps,
+        save_top_k=-1,
+        auto_insert_metric_name=False,
+        save_last=False,
+    )
+    last = ModelCheckpoint(ckpt_dir, every_n_train_steps=t.last_every_n_steps, save_top_k=0, save_last=True)
+    trainer = L.Trainer(
+        default_root_dir=out,
+        max_steps=t.max_steps,
+        max_epochs=-1,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        sync_batchnorm=t.sync_batchnorm,
+        log_every_n_steps=t.log_every_n_steps,
+        gradient_clip_val=None if t.chunk_size else t.gradient_clip_val,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        use_distributed_sampler=False,  # StepBatchSampler shards the global batch itself
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=[
+            TensorBoardLogger(out, name="tensorboard", version=""),
+            CSVLogger(out, name="csv", version=""),
+        ],
+        callbacks=[keep, last, *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
+    )
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        save_recipe(recipe, out / "recipe.yaml")
+        (out / "environment.json").write_text(json.dumps(environment(), indent=2))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt")  # the final state, whatever the save interval
+    return trainer

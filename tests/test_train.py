@@ -1,0 +1,239 @@
+"""Pretraining end to end: every tiny recipe from the CLI, checkpoints, exact resume, DDP on CPU."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from audiocl.cli import main
+from audiocl.config import load_recipe
+from audiocl.recipes_path import RECIPES
+from audiocl.synth import make_corpus
+
+TINY = ["clmr_tiny", "cola_tiny", "clar_tiny", "multiformat_tiny"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A folder-per-class tree of 16 short clips (4 classes) at 16 kHz."""
+    root = tmp_path_factory.mktemp("corpus")
+    make_corpus(
+        root, clips_per_class=4, clip_seconds=1.0, sample_rate=16000, classes=["plucked", "bowed", "reed", "metal"]
+    )
+    return root / "audio"
+
+
+def losses(run: Path) -> list[float]:
+    with open(run / "csv" / "metrics.csv") as f:
+        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+
+
+def run_cli(*args: str) -> None:
+    assert main(list(args)) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
+    run = tmp_path / "run"
+    steps = 30
+    run_cli(
+        "pretrain",
+        name,
+        f"data.root={corpus}",
+        f"output_dir={run}",
+        f"trainer.max_steps={steps}",
+        "trainer.progress_bar=false",
+        "data.batch_size=8",
+    )
+    curve = losses(run)
+    assert len(curve) == steps
+    assert sum(curve[-8:]) / 8 < sum(curve[:8]) / 8, f"loss did not decrease: {curve}"
+    assert (run / "recipe.yaml").is_file() and (run / "environment.json").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "checkpoints" / "step=10.ckpt").is_file()
+    assert list((run / "tensorboard").glob("events.*"))
+
+    from audiocl.checkpoint import load_method, load_pipeline
+
+    method = load_method(run / "checkpoints" / "last.ckpt")
+    again = load_method(run / "checkpoints" / "last.ckpt")
+    recipe = load_recipe(run / "recipe.yaml")
+    audio = torch.randn(3, recipe.views.crop_samples, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        for a, b in zip(method.branches.values(), again.branches.values(), strict=True):
+            torch.testing.assert_close(a.embed(audio), b.embed(audio), rtol=0, atol=0)
+    frontend, encoder, sample_rate, segment = load_pipeline(run / "checkpoints" / "last.ckpt")
+    assert sample_rate == recipe.data.sample_rate and segment == recipe.views.crop_samples
+    with torch.no_grad():
+        h = encoder(frontend(audio))
+    assert h.shape[0] == 3 and torch.isfinite(h).all()
+
+
+def test_bad_override_names_the_key(corpus, tmp_path, capsys):
+    assert main(["pretrain", "clmr_tiny", f"data.root={corpus}", "trainer.max_step=3"]) == 2
+    assert "trainer.max_step: unknown key" in capsys.readouterr().err
+    assert main(["pretrain", "clmr_tiny", "data.root=/nonexistent/folder", f"output_dir={tmp_path}"]) == 2
+    assert "/nonexistent/folder" in capsys.readouterr().err
+    assert main(["pretrain", "no_such_recipe"]) == 2
+    assert "clmr_tiny" in capsys.readouterr().err  # lists the bundled recipes
+
+
+def test_supervised_head_sees_only_the_labelled_fraction(corpus):
+    from audiocl.data.datamodule import build_pretrain_dataset
+
+    recipe = load_recipe(RECIPES / "clar_tiny.yaml", [f"data.root={corpus}", "data.label_fraction=0.25"])
+    labels = build_pretrain_dataset(recipe).labels
+    assert len(labels) == 16
+    assert sum(label >= 0 for label in labels) == 4  # one labelled clip per class
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    from audiocl.checkpoint import CheckpointError, load_method
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"recipe": Evil()}}, path)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_method(path)
+    assert not (tmp_path / "pwned").exists()
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="evil.ckpt"):
+        load_method(path)
+
+
+def test_atomic_save_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    from audiocl import checkpoint
+
+    path = tmp_path / "last.ckpt"
+    checkpoint.save_atomic({"step": 1}, path)
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr(checkpoint.torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_atomic({"step": 2}, path)
+    monkeypatch.undo()
+    assert checkpoint.load_checkpoint(path) == {"step": 1}
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_step_batches_are_a_function_of_the_step():
+    from audiocl.data.datamodule import StepBatchSampler
+
+    full = list(StepBatchSampler(10, 4, num_steps=6, seed=3))
+    resumed = list(StepBatchSampler(10, 4, num_steps=6, seed=3, start_step=4))
+    assert resumed == full[4:]
+    # Each epoch (10 clips) is a permutation: the first 2.5 steps cover every clip once.
+    first_epoch = [i for batch in full for i, _ in batch][:10]
+    assert sorted(first_epoch) == list(range(10))
+    # Two ranks take disjoint halves of one global batch.
+    r0 = list(StepBatchSampler(10, 2, num_steps=2, seed=3, rank=0, world_size=2))
+    r1 = list(StepBatchSampler(10, 2, num_steps=2, seed=3, rank=1, world_size=2))
+    one = list(StepBatchSampler(10, 4, num_steps=2, seed=3))
+    assert [a + b for a, b in zip(r0, r1, strict=True)] == one
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_the_curve(corpus, tmp_path):
+    """Kill a run with SIGKILL after its first checkpoints, resume it, and compare with an uninterrupted run."""
+    steps = 24
+    common = [
+        f"data.root={corpus}",
+        f"trainer.max_steps={steps}",
+        "trainer.progress_bar=false",
+        "trainer.last_every_n_steps=4",
+        "data.batch_size=8",
+    ]
+    reference = tmp_path / "reference"
+    run_cli("pretrain", "clmr_tiny", f"output_dir={reference}", *common)
+
+    run = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "audiocl",
+        "pretrain",
+        "clmr_tiny",
+        f"output_dir={run}",
+        *common,
+        "trainer.log_every_n_steps=1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not (last.exists() and torch.load(last, weights_only=True)["global_step"] >= 8):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(last, weights_only=True)["global_step"]
+    assert killed_at < steps
+
+    run_cli("pretrain", "clmr_tiny", f"output_dir={run}", *common)  # resumes from last.ckpt by itself
+    assert torch.load(last, weights_only=True)["global_step"] == steps
+    ref = losses(reference)
+    resumed = losses(run)[-(steps - killed_at) :]
+    assert resumed == pytest.approx(ref[killed_at:], rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(corpus, tmp_path):
+    """2-process DDP (gloo) on CPU completes, and the two ranks see distinct clips."""
+    run = tmp_path / "ddp"
+    code = (
+        "import sys, torch\n"
+        "from audiocl.config import load_recipe\n"
+        "from audiocl.recipes_path import RECIPES\n"
+        "from audiocl.train import pretrain\n"
+        "import lightning as L\n"
+        "class Seen(L.Callback):\n"
+        "    def on_train_batch_start(self, trainer, module, batch, batch_idx):\n"
+        "        with open(sys.argv[2] + f'/seen{trainer.global_rank}.txt', 'a') as f:\n"
+        "            f.write(' '.join(map(str, batch['index'].tolist())) + '\\n')\n"
+        "recipe = load_recipe(RECIPES / 'clmr_tiny.yaml', sys.argv[3:])\n"
+        "pretrain(recipe, callbacks=[Seen()])\n"
+    )
+    script = tmp_path / "ddp_run.py"
+    script.write_text(code)
+    run.mkdir()
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "x",
+            str(run),
+            f"data.root={corpus}",
+            f"output_dir={run}",
+            "trainer.max_steps=4",
+            "trainer.devices=2",
+            "trainer.accelerator=cpu",
+            "trainer.strategy=ddp",
+            "trainer.progress_bar=false",
+            "data.batch_size=4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen0 = (run / "seen0.txt").read_text().split("\n")
+    seen1 = (run / "seen1.txt").read_text().split("\n")
+    assert len([s for s in seen0 if s]) == 4 and len([s for s in seen1 if s]) == 4
+    for a, b in zip(seen0, seen1, strict=True):
+        if a:
+            assert not set(a.split()) & set(b.split()), "both ranks got the same clip in one step"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
