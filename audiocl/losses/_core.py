@@ -1,0 +1,178 @@
+"""Shared machinery of the contrastive losses: view stacking, precision, and a memory-light log-sum-exp.
+
+Precision: every loss upcasts its embeddings to at least float32 and turns autocast off, so similarities,
+log-sum-exps and the loss are float32 (float64 stays float64) whatever the input precision. A float16
+log-softmax of ``s / 0.07`` is what caps the peers' per-pair loss near 9.7.
+
+Memory: :func:`masked_logsumexp` never holds the whole ``(anchors, keys)`` similarity matrix. It works on
+blocks of rows and recomputes them in backward (as FlashAttention does), so a loss over ``N`` embeddings
+needs ``O(N * D + block)`` memory rather than the ``O(N^2)`` of autograd through a full matrix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from audiocl.losses.distributed import gather_keys
+
+# Elements of one (rows, keys) block of similarities: 2**24 float32 = 64 MiB, large enough for full-speed
+# matrix products and small enough that B = 4096 two-view batches train in a few hundred MB.
+_BLOCK_ELEMENTS = 2**24
+
+SIMILARITIES = ("cosine", "dot")
+
+
+def as_views(z: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack a ``(V, B, D)`` tensor or a sequence of ``(B, D)`` view tensors into ``(V, B, D)``."""
+    if isinstance(z, torch.Tensor):
+        if z.dim() != 3:
+            raise ValueError(f"expected embeddings of shape (views, batch, dim), got {tuple(z.shape)}")
+        return z
+    views = list(z)
+    shapes = {tuple(v.shape) for v in views}
+    if not views or len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"expected a sequence of (batch, dim) views of one shape, got shapes {sorted(shapes)}")
+    return torch.stack(views)
+
+
+def as_views_with_positives(z: torch.Tensor | Sequence[torch.Tensor], loss: str) -> torch.Tensor:
+    """:func:`as_views`, checking that there are at least 2 views (each clip needs a positive)."""
+    z = as_views(z)
+    if z.shape[0] < 2:
+        raise ValueError(f"{loss} needs at least 2 views per clip (positives), got {z.shape[0]}")
+    return z
+
+
+def check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+def check_similarity(similarity: str) -> None:
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+
+
+def full_precision(z: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Autocast off on ``z``'s device: the loss math must not be recast to float16/bfloat16."""
+    return torch.autocast(device_type=z.device.type, enabled=False)
+
+
+def upcast(z: torch.Tensor, similarity: str = "dot") -> torch.Tensor:
+    """``z`` in at least float32, L2-normalised along the last dim for cosine similarity."""
+    z = z.to(torch.promote_types(z.dtype, torch.float32))
+    return torch.nn.functional.normalize(z, dim=-1) if similarity == "cosine" else z
+
+
+def anchors_and_keys(
+    z: torch.Tensor, similarity: str, gather_distributed: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """This rank's embeddings as anchors, all ranks' as keys, and each anchor's own position among the keys.
+
+    Key ``v * M + m`` is view ``v`` of clip ``m`` of the (gathered) batch of ``M`` clips.
+
+    Shape:
+        - z: ``(V, B, D)``.
+        - output: anchors ``(V * B, D)``, keys ``(V * M, D)``, self index ``(V * B,)``, and ``M``.
+    """
+    V, B, D = z.shape
+    z = upcast(z, similarity)
+    keys, offset = gather_keys(z, dim=1, enabled=gather_distributed)  # (V, M, D)
+    M = keys.shape[1]
+    views, clips = torch.arange(V, device=z.device), torch.arange(B, device=z.device)
+    self_index = (views[:, None] * M + offset + clips).flatten()  # (V * B,)
+    return z.reshape(V * B, D), keys.reshape(V * M, D), self_index, M
+
+
+def _blocks(rows: int, cols: int):
+    step = max(1, _BLOCK_ELEMENTS // max(cols, 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(start + step, rows))
+
+
+def _block_logits(q, k, rows, temperature, self_index, q_class, k_class) -> torch.Tensor:
+    """Masked logits ``q[rows] @ k.T / t``: the anchor itself (and its class, when given) excluded."""
+    s = (q[rows] @ k.T).div_(temperature)  # (R, K)
+    low = torch.finfo(s.dtype).min  # large negative, not -inf: exp() gives exactly 0 without inf - inf
+    if q_class is not None:
+        s.masked_fill_(q_class[rows, None] == k_class[None, :], low)
+    else:
+        s[torch.arange(s.shape[0], device=s.device), self_index[rows]] = low
+    return s
+
+
+class _MaskedLogSumExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, temperature, self_index, q_class, k_class):
+        lse = q.new_empty(q.shape[0])
+        for rows in _blocks(q.shape[0], k.shape[0]):
+            lse[rows] = torch.logsumexp(_block_logits(q, k, rows, temperature, self_index, q_class, k_class), 1)
+        ctx.save_for_backward(q, k, self_index, q_class, k_class, lse)
+        ctx.temperature = temperature
+        return lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_lse):
+        q, k, self_index, q_class, k_class, lse = ctx.saved_tensors
+        t = ctx.temperature
+        grad_q, grad_k = torch.zeros_like(q), torch.zeros_like(k)
+        for rows in _blocks(q.shape[0], k.shape[0]):
+            p = _block_logits(q, k, rows, t, self_index, q_class, k_class)
+            p.sub_(lse[rows, None]).exp_().mul_(grad_lse[rows, None] / t)  # softmax * dL/dlse / t
+            grad_q[rows] = p @ k
+            grad_k.addmm_(p.T, q[rows])
+        return grad_q, grad_k, None, None, None, None
+
+
+def masked_logsumexp(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    temperature: float,
+    self_index: torch.Tensor,
+    q_class: torch.Tensor | None = None,
+    k_class: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``lse_i = log sum_j exp(q_i . k_j / t)`` over keys ``j`` other than anchor ``i`` itself.
+
+    With ``q_class``/``k_class`` given, every key of the anchor's class is excluded instead (negatives only).
+
+    Shape:
+        - q: ``(Nq, D)`` anchors; k: ``(Nk, D)`` keys, same dtype.
+        - self_index: ``(Nq,)`` position of each anchor among the keys.
+        - q_class, k_class: ``(Nq,)``, ``(Nk,)`` integer classes, or None.
+        - output: ``(Nq,)``.
+    """
+    return _MaskedLogSumExp.apply(q, k, temperature, self_index, q_class, k_class)
+
+
+def multi_positive_loss(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    temperature: float,
+    self_index: torch.Tensor,
+    k_class: torch.Tensor,
+    num_classes: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-anchor ``-1/|P(i)| sum_{p in P(i)} log softmax_{j != i}(s_ij)[p]`` and ``|P(i)|``.
+
+    ``P(i)`` are the keys of the anchor's class other than itself. The positive term is linear in the
+    logits, so it is one dot product with the sum of the class's keys (minus the anchor's own key): no
+    ``(N, N)`` mask is built.
+
+    Shape:
+        - q: ``(Nq, D)``; k: ``(Nk, D)``; self_index: ``(Nq,)``; k_class: ``(Nk,)`` in ``[0, num_classes)``.
+        - output: ``(Nq,)`` losses and ``(Nq,)`` positive counts (loss of anchors with no positive is 0).
+    """
+    lse = masked_logsumexp(q, k, temperature, self_index)
+    class_sums = k.new_zeros(num_classes, k.shape[1]).index_add(0, k_class, k)  # (C, D)
+    counts = torch.bincount(k_class, minlength=num_classes)  # (C,)
+    q_class = k_class[self_index]
+    num_pos = counts[q_class] - 1  # (Nq,)
+    pos_sum = class_sums[q_class] - k[self_index]  # (Nq, D): sum of the positives' keys
+    mean_pos_logit = (q * pos_sum).sum(-1) / temperature / num_pos.clamp(min=1)  # int counts: no float32 product
+    return torch.where(num_pos > 0, lse - mean_pos_logit, 0.0), num_pos

@@ -1,0 +1,113 @@
+"""Supervised contrastive loss (SupCon, L_out): every embedding of the same label is a positive."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from audiocl.losses._core import (
+    anchors_and_keys,
+    check_similarity,
+    check_temperature,
+    full_precision,
+    multi_positive_loss,
+)
+from audiocl.losses.distributed import gather_no_grad
+from audiocl.losses.nt_xent import nt_xent
+
+
+def supcon(
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    temperature: float = 0.07,
+    *,
+    similarity: str = "cosine",
+    gather_distributed: bool = True,
+) -> torch.Tensor:
+    """Supervised contrastive loss L_out (Khosla et al. 2020, "Supervised Contrastive Learning", eq. 2).
+
+    All ``N`` embeddings are anchors. ``P(i)`` are the other embeddings with anchor ``i``'s label (every
+    view of every clip of that class), ``A(i)`` all embeddings but ``i``::
+
+        s_ij   = sim(z_i, z_j) / t
+        loss_i = -1/|P(i)| sum_{p in P(i)} log( exp(s_ip) / sum_{a in A(i)} exp(s_ia) )
+        loss   = mean of loss_i over the anchors with |P(i)| > 0
+
+    Anchors without positives (a label seen once, in a single view) have no defined L_out and are left out
+    of the mean, as in pytorch-metric-learning's ``SupConLoss``; when no anchor has a positive the loss is 0
+    (with zero gradient). The ``t / base_t`` factor of the reference code is 1 at its defaults and omitted.
+    With ``labels=None`` and ``(V, B, D)`` input, every clip is its own class: this is :func:`nt_xent`.
+    Under ``torch.distributed`` (``gather_distributed``), embeddings and labels of all ranks are candidates
+    and gradients reproduce one process on the concatenated batch (:mod:`audiocl.losses.distributed`).
+    The math runs in float32 or wider with autocast off.
+
+    Args:
+        z: ``(V, B, D)`` views of ``B`` clips, or ``(N, D)`` embeddings.
+        labels: integer labels ``(B,)`` per clip (shared by its views) or ``(N,)`` per embedding.
+        temperature: ``t`` (0.07 in the paper, 0.1 in its code's CIFAR runs).
+        similarity: ``"cosine"`` (the paper) or ``"dot"``.
+        gather_distributed: use all ranks' embeddings as candidates under ``torch.distributed``.
+
+    Shape:
+        - z: ``(V, B, D)`` or ``(N, D)``; labels: ``(B,)`` or ``(N,)``.
+        - output: ``()``.
+
+    >>> z, labels = torch.randn(2, 8, 16), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    >>> supcon(z, labels).shape
+    torch.Size([])
+    """
+    check_temperature(temperature)
+    check_similarity(similarity)
+    if z.dim() == 2:
+        z = z[None]  # one "view" of N embeddings
+    elif z.dim() != 3:
+        raise ValueError(f"expected embeddings (views, batch, dim) or (N, dim), got {tuple(z.shape)}")
+    V, B, D = z.shape
+    if labels is None:
+        if V < 2:
+            raise ValueError("supcon needs labels for (N, dim) embeddings; pass labels of shape (N,)")
+        return nt_xent(z, temperature, similarity=similarity, gather_distributed=gather_distributed)
+    if labels.shape != (B,):
+        raise ValueError(f"labels must have shape ({B},) for embeddings {tuple(z.shape)}, got {tuple(labels.shape)}")
+    with full_precision(z):
+        q, k, self_index, M = anchors_and_keys(z, similarity, gather_distributed)
+        labels = labels.to(z.device)
+        all_labels = gather_no_grad(labels) if M != B else labels  # (M,)
+        classes, k_class = torch.unique(all_labels, return_inverse=True)  # (C,), (M,)
+        losses, _ = multi_positive_loss(q, k, temperature, self_index, k_class.repeat(V), len(classes))
+        # Mean over the anchors with positives of all ranks, times the number of ranks gathered: the rank
+        # losses then average to the global loss (see audiocl.losses.distributed).
+        counts = torch.bincount(k_class, minlength=len(classes)) * V  # embeddings per class, all ranks
+        num_valid = (counts[k_class] > 1).sum() * V
+        return losses.sum() * (M // B) / num_valid.clamp(min=1)
+
+
+class SupCon(nn.Module):
+    """Supervised contrastive loss as a module; see :func:`supcon` for the formula.
+
+    Args:
+        temperature: ``t`` > 0.
+        similarity: ``"cosine"`` or ``"dot"``.
+        gather_distributed: use all ranks' embeddings as candidates under ``torch.distributed``.
+
+    Shape:
+        - z: ``(V, B, D)``; labels: ``(B,)``, or None for instance discrimination (= NT-Xent).
+        - output: ``()``.
+
+    >>> SupCon()(torch.randn(2, 4, 16), torch.tensor([0, 0, 1, 1])).shape
+    torch.Size([])
+    """
+
+    def __init__(self, temperature: float = 0.07, similarity: str = "cosine", gather_distributed: bool = True):
+        super().__init__()
+        check_temperature(temperature)
+        check_similarity(similarity)
+        self.temperature, self.similarity, self.gather_distributed = temperature, similarity, gather_distributed
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return supcon(
+            z, labels, self.temperature, similarity=self.similarity, gather_distributed=self.gather_distributed
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, similarity={self.similarity!r}"
