@@ -72,7 +72,7 @@ def top_tags(matrix: np.ndarray, k: int = 50) -> np.ndarray:
     >>> top_tags(np.array([[0, 1, 1], [0, 1, 0]]), k=2)
     array([1, 2])
     """
-    counts = matrix.sum(axis=0)
+    counts = matrix.sum(axis=0, dtype=np.int64)
     return np.lexsort((np.arange(len(counts)), -counts))[:k]  # last key sorts first
 
 

@@ -12,6 +12,7 @@ A :class:`Task` is what every data-set loader returns and what the probe consume
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,8 @@ def stratified_splits(
     """Assign "train"/"valid"/"test" to each example so that every class is split in ``fractions``.
 
     Within each class the examples are shuffled with ``seed`` and cut by rounding the cumulative
-    fractions, so a class of 10 gets 8/1/1 at (0.8, 0.1, 0.1). Deterministic for a seed.
+    fractions (half up), so a class of 10 gets 8/1/1 and a class of 5 gets 4/1/0 at (0.8, 0.1, 0.1).
+    Deterministic for a seed.
 
     >>> stratified_splits(["a"] * 10, seed=0).count("train")
     8
@@ -148,8 +150,8 @@ def stratified_splits(
     for label in sorted(by_class, key=str):
         idx = rng.permutation(by_class[label])
         n = len(idx)
-        cut1 = int(round(n * fractions[0]))
-        cut2 = int(round(n * (fractions[0] + fractions[1])))
+        cut1 = math.floor(n * fractions[0] + 0.5)  # round half up, unlike round()
+        cut2 = math.floor(n * (fractions[0] + fractions[1]) + 0.5)
         for rank, i in enumerate(idx):
             out[i] = "train" if rank < cut1 else "valid" if rank < cut2 else "test"
     return out

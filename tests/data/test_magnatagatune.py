@@ -1,0 +1,115 @@
+"""MagnaTagATune loader on its miniature: top-50 tags, folder/Won/Pons splits, malformed layouts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from layouts import MTAT_FACTS
+
+from audiocl.data import LayoutError, load_task
+from audiocl.data.magnatagatune import top_tags
+
+
+def _annotations(root):
+    with open(root / "annotations_final.csv", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    header, body = rows[0], rows[1:]
+    return header, body
+
+
+def test_file_is_tab_separated_and_quoted(mtat_root):
+    first = (mtat_root / "annotations_final.csv").read_text().splitlines()[0]
+    assert first.startswith('"clip_id"\t') and first.endswith('\t"mp3_path"')
+    assert first.count("\t") == 189  # clip_id + 188 tags + mp3_path
+
+
+def test_top50_by_frequency(mtat_root):
+    header, body = _annotations(mtat_root)
+    tags = header[1:-1]
+    counts = {t: sum(int(r[1 + j]) for r in body) for j, t in enumerate(tags)}
+    expected = sorted(tags, key=lambda t: (-counts[t], tags.index(t)))[:50]
+    task = load_task("magnatagatune", mtat_root)
+    assert task.classes == expected and task.multilabel
+    # every item's targets are exactly its positive top-50 columns
+    by_path = {r[-1]: r for r in body}
+    for it in task.items:
+        row = by_path[str(it.path.relative_to(mtat_root))]
+        assert [task.classes[k] for k in it.target] == [t for t in expected if row[1 + tags.index(t)] == "1"]
+
+
+def test_top_tags_ties_break_by_column_order():
+    m = np.array([[1, 1, 0, 1], [0, 1, 1, 1]])
+    assert top_tags(m, 3).tolist() == [1, 3, 0]
+
+
+def test_folder_split(mtat_root):
+    task = load_task("magnatagatune", mtat_root)
+    n = MTAT_FACTS["clips_per_folder"]
+    assert len(task.items) == 16 * n
+    want = {"train": 12 * n, "valid": n, "test": 3 * n}
+    assert {s: len(task.select(split=s)) for s in want} == want
+    for it in task.items:
+        folder = it.path.parent.name
+        assert it.split == ("train" if folder in "0123456789ab" else "valid" if folder == "c" else "test")
+    # a track never spans two splits
+    splits_of = {}
+    for it in task.items:
+        splits_of.setdefault(it.group, set()).add(it.split)
+    assert all(len(s) == 1 for s in splits_of.values()) and len(splits_of) == 16
+
+
+def test_won_split(mtat_root):
+    task = load_task("magnatagatune", mtat_root, split="won")
+    d = mtat_root / "split" / "mtat"
+    binary = np.load(d / "binary.npy")
+    assert task.classes == [str(t) for t in np.load(d / "tags.npy")]
+    for split in ("train", "valid", "test"):
+        lines = [str(x) for x in np.load(d / f"{split}.npy")]
+        items = task.select(split=split)
+        assert [str(it.path.relative_to(mtat_root)) for it in items] == [x.split("\t")[1] for x in lines]
+        for it, line in zip(items, lines, strict=True):
+            assert it.target == np.flatnonzero(binary[int(line.split("\t")[0])]).tolist()
+    # Won's tags equal our top-50 computed from the annotation file
+    assert task.classes == load_task("magnatagatune", mtat_root).classes
+
+
+def test_pons_split(mtat_root):
+    task = load_task("magnatagatune", mtat_root, split="pons")
+    folder_task = load_task("magnatagatune", mtat_root)
+    header, body = _annotations(mtat_root)
+    path_of = {r[0]: r[-1] for r in body}
+    for split, name in (("train", "train"), ("valid", "val"), ("test", "test")):
+        lines = (mtat_root / f"{name}_gt_mtt.tsv").read_text().split("\n")[:-1]
+        items = task.select(split=split)
+        assert len(items) == len(lines)
+        for it, line in zip(items, lines, strict=True):
+            cid, vec = line.split("\t")
+            assert str(it.path.relative_to(mtat_root)) == path_of[cid]
+            assert it.target == np.flatnonzero(json.loads(vec)).tolist()
+    assert task.classes == folder_task.classes
+
+
+def test_missing_annotations_names_the_file(tmp_path):
+    with pytest.raises(LayoutError, match="annotations_final.csv"):
+        load_task("magnatagatune", tmp_path)
+
+
+def test_missing_column_is_named(tmp_path, mtat_root):
+    text = (mtat_root / "annotations_final.csv").read_text().replace('"mp3_path"', '"path"')
+    (tmp_path / "annotations_final.csv").write_text(text)
+    with pytest.raises(LayoutError, match="mp3_path"):
+        load_task("magnatagatune", tmp_path)
+
+
+def test_missing_split_files_are_named(tmp_path, mtat_root):
+    shutil.copy(mtat_root / "annotations_final.csv", tmp_path)
+    with pytest.raises(LayoutError, match="train.npy"):
+        load_task("magnatagatune", tmp_path, split="won")
+    with pytest.raises(LayoutError, match="train_gt_mtt.tsv"):
+        load_task("magnatagatune", tmp_path, split="pons")
+    with pytest.raises(ValueError, match="split must be"):
+        load_task("magnatagatune", tmp_path, split="random")

@@ -1,0 +1,56 @@
+"""`audiocl prepare`: parsing, the cache it writes, the printed report, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audiocl.cli import build_parser, main
+
+
+def test_prepare_command(tmp_path, esc_root, capsys):
+    out = tmp_path / "cache"
+    argv = [
+        "prepare",
+        "esc50",
+        "--data",
+        str(esc_root),
+        "--out",
+        str(out),
+        "--sample-rate",
+        "8000",
+        "--dtype",
+        "float16",
+        "--shard-size",
+        "16",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"cache {out}: 60/60 files" in printed and "4 shards" in printed
+    index = json.loads((out / "index.json").read_text())
+    assert index["sample_rate"] == 8000 and index["dtype"] == "float16" and len(index["clips"]) == 60
+    assert main(argv) == 0  # resumes: every shard kept
+    assert "4 kept from an earlier run" in capsys.readouterr().out
+
+
+def test_prepare_reports_skipped_files(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "broken.wav").write_bytes(b"")
+    code = main(["prepare", "folder", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "c"), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "broken.wav" in printed and "0/1 files" in printed
+
+
+def test_prepare_parser():
+    args = build_parser().parse_args(["prepare", "gtzan", "--data", "d", "--out", "o", "--all-splits"])
+    assert (args.dataset, args.sample_rate, args.dtype, args.shard_size, args.all_splits) == (
+        "gtzan",
+        16000,
+        "int16",
+        256,
+        True,
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["prepare", "audioset", "--data", "d", "--out", "o"])

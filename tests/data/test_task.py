@@ -1,0 +1,62 @@
+"""Task/Item basics, stratified splits, load_task dispatch, and pretrain_files for every data-set name."""
+
+from __future__ import annotations
+
+import pytest
+
+from audiocl.data import TASKS, LayoutError, load_task, prepare, pretrain_files
+from audiocl.data.task import Item, Task, stratified_splits
+
+
+def test_stratified_splits():
+    labels = ["a"] * 10 + ["b"] * 20 + ["c"] * 5
+    splits = stratified_splits(labels, (0.8, 0.1, 0.1), seed=0)
+    for label, want in (("a", (8, 1, 1)), ("b", (16, 2, 2)), ("c", (4, 1, 0))):
+        got = [s for s, lab in zip(splits, labels, strict=True) if lab == label]
+        assert (got.count("train"), got.count("valid"), got.count("test")) == want
+    assert stratified_splits(labels, seed=0) == splits
+    assert stratified_splits(labels, seed=1) != splits
+    with pytest.raises(ValueError, match="sum to 1"):
+        stratified_splits(labels, (0.5, 0.1, 0.1))
+
+
+def test_task_targets_and_select(tmp_path):
+    items = [Item(tmp_path / "a.wav", [0, 2], split="train"), Item(tmp_path / "b.wav", [1], split="test")]
+    task = Task("t", items, ["x", "y", "z"], multilabel=True)
+    assert task.targets().tolist() == [[1, 0, 1], [0, 1, 0]]
+    assert task.select(split="test") == items[1:]
+    with pytest.raises(ValueError, match="split"):
+        task.select(split="dev")
+    with pytest.raises(LayoutError, match="no items"):
+        Task("t", [], ["x"], multilabel=False)
+
+
+def test_load_task_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown task"):
+        load_task("audioset", tmp_path)
+    with pytest.raises(LayoutError, match="does not exist"):
+        load_task("esc50", tmp_path / "missing")
+    assert set(TASKS) == {"magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv"}
+
+
+def test_pretrain_files(mtat_root, sc_root, esc_root, gtzan_root, nsynth_root, folder_root, csv_file, tmp_path):
+    assert len(pretrain_files("magnatagatune", mtat_root)) == 36  # train split (folders 0-b) only
+    assert len(pretrain_files("magnatagatune", mtat_root, splits=None)) == 48
+    sc = pretrain_files("speech_commands", sc_root, convention="12")
+    assert all("_background_noise_" not in str(f) for f in sc) and len(sc) == len(set(sc))
+    files, labels = pretrain_files("esc50", esc_root, return_labels=True)
+    assert len(files) == 60 and len(labels) == 60 and set(labels) == set(range(6))
+    assert len(pretrain_files("esc50", esc_root, folds=[1, 2])) == 24
+    assert len(pretrain_files("gtzan", gtzan_root)) == 20
+    assert len(pretrain_files("nsynth", nsynth_root, splits=None)) == 15
+    files, labels = pretrain_files("folder", folder_root, return_labels=True)
+    assert len(files) == 30 and labels is None
+    assert len(pretrain_files("csv", csv_file)) == 18
+    files, labels = pretrain_files("magnatagatune", mtat_root, return_labels=True)
+    assert labels is None  # multi-label sets give no single labels
+    prepare("csv", csv_file, tmp_path / "cache", 8000, progress=False)
+    assert pretrain_files("cache", tmp_path / "cache") == [f.resolve() for f in pretrain_files("csv", csv_file)]
+    with pytest.raises(ValueError, match="unknown pretraining"):
+        pretrain_files("librispeech", tmp_path)
+    with pytest.raises(LayoutError, match="no audio files"):
+        pretrain_files("folder", tmp_path / "cache")
