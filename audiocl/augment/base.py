@@ -1,0 +1,99 @@
+"""The one base class of every batched transform: per-example ``p``, per-example parameters, seeded.
+
+A transform follows audiomentations' split. ``randomize_parameters(batch, generator)`` draws a dict of
+per-example parameter tensors on the CPU; ``apply(x, params, generator)`` transforms a batch with them.
+``forward`` glues the two together:
+
+1. draw which examples are transformed (``rand < p``, per example) and their parameters from the CPU
+   generator, *always for the whole batch*, so the random stream does not depend on the outcomes and
+   the same seed gives the same parameters on CPU and CUDA;
+2. move the parameters of the selected examples to the input's device and dtype;
+3. ``apply`` runs on the selected examples only, batched, and they are scattered back.
+
+Random *signals* (noise, synthetic impulse responses) are drawn inside ``apply`` from a generator on
+the input's device, seeded from the CPU generator: reproducible on each device for a seed, and never
+copied across the bus. Parameters are identical across devices, such signals only in distribution.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def default_generator(generator: torch.Generator | None) -> torch.Generator:
+    """``generator`` or, when None, torch's default CPU generator (so ``torch.manual_seed`` controls it)."""
+    return generator if generator is not None else torch.default_generator
+
+
+def uniform(batch: int, low: float, high: float, generator: torch.Generator) -> Tensor:
+    """``batch`` float64 draws from U[low, high) on the CPU."""
+    return low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+
+
+def randint(batch: int, low: int, high: int, generator: torch.Generator) -> Tensor:
+    """``batch`` int64 draws from {low, ..., high} (both ends included) on the CPU."""
+    return torch.randint(low, high + 1, (batch,), generator=generator)
+
+
+def check_range(name: str, low: float, high: float, *, min_value: float | None = None) -> None:
+    """Raise ValueError unless ``min_value <= low <= high`` (names the parameters in the message)."""
+    if low > high:
+        raise ValueError(f"min_{name}={low} is larger than max_{name}={high}; swap them")
+    if min_value is not None and low < min_value:
+        raise ValueError(f"min_{name}={low} must be >= {min_value}")
+
+
+def signal_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A generator on ``device`` for random signals, seeded from the CPU stream."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+class Transform(nn.Module):
+    """Base of every transform: applied to each example with probability ``p``.
+
+    Subclasses implement ``randomize_parameters`` (CPU, whole batch) and ``apply`` (batched, on the
+    input's device). Transforms never modify their input in place.
+    """
+
+    def __init__(self, p: float = 1.0) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p={p} is a probability and must lie in [0, 1]")
+        self.p = float(p)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """Per-example parameters, each a CPU tensor with ``batch`` rows."""
+        return {}
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Transform every example of ``x`` with its ``params`` (already on ``x.device``)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        g = default_generator(generator)
+        batch = x.shape[0]
+        chosen = torch.rand(batch, generator=g) < self.p
+        params = self.randomize_parameters(batch, g)
+        seed = int(torch.randint(2**62, (1,), generator=g))
+        if not bool(chosen.any()):
+            return x
+        everyone = bool(chosen.all())
+        index = chosen.nonzero().squeeze(1)
+        params = {k: _to(v if everyone else v[index], x) for k, v in params.items()}
+        if everyone:
+            return self.apply(x, params, signal_generator(seed, x.device))
+        index = index.to(x.device)
+        out = x.clone()
+        out[index] = self.apply(x[index], params, signal_generator(seed, x.device))
+        return out
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def _to(value: Tensor, like: Tensor) -> Tensor:
+    """A parameter tensor on ``like``'s device; floating point ones in ``like``'s dtype."""
+    if value.is_floating_point():
+        return value.to(device=like.device, dtype=like.dtype)
+    return value.to(device=like.device)

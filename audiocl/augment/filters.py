@@ -1,0 +1,218 @@
+"""Zero-phase filters with per-example cutoffs, applied as Butterworth magnitude responses via the FFT.
+
+One ``rfft`` of the whole batch, one multiply by a ``(batch, freq)`` response, one ``irfft``: the cost
+does not depend on the cutoffs, and every example gets its own. The response is Butterworth's
+``|H(f)| = 1 / sqrt(1 + (f / f_c)**(2 * order))`` (low-pass; high-pass mirrors it), so the stop band falls
+at ``6 * order`` dB per octave and the pass band is flat (-3 dB at the cutoff). Zero phase: no delay.
+The segment is zero-padded before the FFT so that the circular convolution does not wrap its end onto
+its start.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from audiocl.augment.base import Transform, check_range, uniform
+
+
+def fast_len(n: int) -> int:
+    """Smallest integer >= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def butterworth(freqs_hz: Tensor, cutoff_hz: Tensor, order: int, kind: str) -> Tensor:
+    """Butterworth magnitude response per example.
+
+    Shape:
+        - freqs_hz: ``(freq,)``; cutoff_hz: ``(batch,)``; output: ``(batch, freq)``.
+    """
+    ratio = freqs_hz[None, :] / cutoff_hz[:, None]
+    if kind == "lowpass":
+        return torch.rsqrt(1 + ratio ** (2 * order))
+    # high-pass: 1 / sqrt(1 + (f_c / f)**(2n)), written to be exact (0) at f = 0
+    r2n = ratio ** (2 * order)
+    return torch.sqrt(r2n / (1 + r2n))
+
+
+def filter_fft(x: Tensor, responses: Tensor, pad: int) -> Tensor:
+    """Apply zero-phase magnitude ``responses`` (on the grid of ``fast_len(samples + pad)``) to ``x``."""
+    samples = x.shape[-1]
+    n = fast_len(samples + pad)
+    return torch.fft.irfft(torch.fft.rfft(x, n=n) * responses, n=n)[..., :samples]
+
+
+class _Filter(Transform):
+    """Shared machinery: the FFT grid, the padding and the cutoff validation."""
+
+    def __init__(self, sample_rate: int, order: int, p: float) -> None:
+        super().__init__(p)
+        if int(sample_rate) <= 0:
+            raise ValueError(f"sample_rate={sample_rate} must be a positive integer in Hz")
+        if int(order) < 1:
+            raise ValueError(f"order={order} must be a positive integer (6 dB/octave each)")
+        self.sample_rate, self.order = int(sample_rate), int(order)
+
+    def _check_hz(self, name: str, low: float, high: float) -> None:
+        check_range(name, low, high)
+        if low <= 0 or high >= self.sample_rate / 2:
+            raise ValueError(
+                f"{name} range [{low}, {high}] must lie inside (0, {self.sample_rate / 2}) Hz "
+                f"(the Nyquist frequency at sample_rate={self.sample_rate})"
+            )
+
+    def _filter(self, x: Tensor, response_of_freqs, lowest_hz: Tensor) -> Tensor:
+        samples = x.shape[-1]
+        # Pad by a few time constants of the lowest edge so the response does not wrap around.
+        pad = min(samples, math.ceil(self.order * self.sample_rate / float(lowest_hz.min())))
+        n = fast_len(samples + pad)
+        freqs = torch.fft.rfftfreq(n, d=1.0 / self.sample_rate, device=x.device, dtype=x.dtype)
+        return filter_fft(x, response_of_freqs(freqs), pad)
+
+
+class _CutoffFilter(_Filter):
+    """A low- or high-pass (``kind``) with a cutoff drawn per example, uniform in Hz."""
+
+    kind: str
+
+    def __init__(self, sample_rate: int, min_cutoff_hz: float, max_cutoff_hz: float, order: int, p: float) -> None:
+        super().__init__(sample_rate, order, p)
+        self._check_hz("cutoff_hz", min_cutoff_hz, max_cutoff_hz)
+        self.min_cutoff_hz, self.max_cutoff_hz = float(min_cutoff_hz), float(max_cutoff_hz)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        return {"cutoff_hz": uniform(batch, self.min_cutoff_hz, self.max_cutoff_hz, generator)}
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        cutoff = params["cutoff_hz"]
+        return self._filter(x, lambda f: butterworth(f, cutoff, self.order, self.kind), cutoff)
+
+    def extra_repr(self) -> str:
+        return f"cutoff_hz=[{self.min_cutoff_hz}, {self.max_cutoff_hz}], order={self.order}, p={self.p}"
+
+
+class LowPass(_CutoffFilter):
+    """Low-pass with a cutoff drawn per example, uniform in Hz over ``[min_cutoff_hz, max_cutoff_hz]``.
+
+    Defaults (150-7500 Hz) follow audiomentations' ``LowPassFilter``; ``order=2`` is a 12 dB/octave
+    slope, that of a biquad.
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> lp = LowPass(16000, min_cutoff_hz=1000.0, max_cutoff_hz=1000.0)
+    >>> lp(torch.randn(2, 1600), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 1600])
+    """
+
+    kind = "lowpass"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        min_cutoff_hz: float = 150.0,
+        max_cutoff_hz: float = 7500.0,
+        order: int = 2,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(sample_rate, min_cutoff_hz, max_cutoff_hz, order, p)
+
+
+class HighPass(_CutoffFilter):
+    """High-pass with a cutoff drawn per example, uniform in Hz over ``[min_cutoff_hz, max_cutoff_hz]``.
+
+    Defaults (20-2400 Hz) follow audiomentations' ``HighPassFilter``; ``order=2`` is 12 dB/octave.
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> hp = HighPass(16000, min_cutoff_hz=500.0, max_cutoff_hz=500.0)
+    >>> hp(torch.randn(2, 1600), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 1600])
+    """
+
+    kind = "highpass"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        min_cutoff_hz: float = 20.0,
+        max_cutoff_hz: float = 2400.0,
+        order: int = 2,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(sample_rate, min_cutoff_hz, max_cutoff_hz, order, p)
+
+
+class BandPass(_Filter):
+    """Band-pass: a high-pass and a low-pass around a centre drawn per example.
+
+    The centre is uniform in Hz over ``[min_center_hz, max_center_hz]``; the bandwidth is a fraction of
+    the centre, uniform over ``[min_bandwidth_fraction, max_bandwidth_fraction]`` (audiomentations'
+    ``BandPassFilter`` conventions and defaults). The edges are ``center -/+ bandwidth / 2``.
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> bp = BandPass(16000, min_center_hz=1000.0, max_center_hz=1000.0)
+    >>> bp(torch.randn(2, 1600), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 1600])
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        min_center_hz: float = 200.0,
+        max_center_hz: float = 4000.0,
+        min_bandwidth_fraction: float = 0.5,
+        max_bandwidth_fraction: float = 1.99,
+        order: int = 2,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(sample_rate, order, p)
+        self._check_hz("center_hz", min_center_hz, max_center_hz)
+        check_range("bandwidth_fraction", min_bandwidth_fraction, max_bandwidth_fraction)
+        if min_bandwidth_fraction <= 0 or max_bandwidth_fraction >= 2:
+            raise ValueError("bandwidth fractions must lie in (0, 2) so that the lower edge stays above 0 Hz")
+        if max_center_hz * (1 + max_bandwidth_fraction / 2) >= sample_rate / 2:
+            raise ValueError(
+                f"the upper band edge can reach {max_center_hz * (1 + max_bandwidth_fraction / 2)} Hz, "
+                f"above the Nyquist frequency {sample_rate / 2} Hz; lower max_center_hz or the bandwidth"
+            )
+        self.min_center_hz, self.max_center_hz = float(min_center_hz), float(max_center_hz)
+        self.min_bandwidth_fraction = float(min_bandwidth_fraction)
+        self.max_bandwidth_fraction = float(max_bandwidth_fraction)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        return {
+            "center_hz": uniform(batch, self.min_center_hz, self.max_center_hz, generator),
+            "bandwidth_fraction": uniform(batch, self.min_bandwidth_fraction, self.max_bandwidth_fraction, generator),
+        }
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        half = params["center_hz"] * params["bandwidth_fraction"] / 2
+        low, high = params["center_hz"] - half, params["center_hz"] + half
+
+        def response(f: Tensor) -> Tensor:
+            return butterworth(f, low, self.order, "highpass") * butterworth(f, high, self.order, "lowpass")
+
+        return self._filter(x, response, low)
+
+    def extra_repr(self) -> str:
+        return (
+            f"center_hz=[{self.min_center_hz}, {self.max_center_hz}], bandwidth_fraction="
+            f"[{self.min_bandwidth_fraction}, {self.max_bandwidth_fraction}], order={self.order}, p={self.p}"
+        )

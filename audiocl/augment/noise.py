@@ -1,0 +1,81 @@
+"""Additive noise at a target signal-to-noise ratio: white, pink or brown, per example."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from audiocl.augment.base import Transform, check_range, uniform
+
+# Exponent of the power spectrum, P(f) ~ 1 / f**exponent.
+NOISE_COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+
+
+def colored_noise(shape: tuple[int, int], exponent: Tensor, generator: torch.Generator) -> Tensor:
+    """Gaussian noise whose power spectrum falls as ``1 / f**exponent`` per row, unit RMS.
+
+    Shape:
+        - exponent: ``(batch,)`` on the target device; output: ``(batch, samples)``.
+    """
+    batch, samples = shape
+    white = torch.randn(shape, generator=generator, device=exponent.device, dtype=exponent.dtype)
+    if bool((exponent == 0).all()):
+        noise = white
+    else:
+        freqs = torch.fft.rfftfreq(samples, device=exponent.device, dtype=exponent.dtype)
+        freqs[0] = freqs[1] if samples > 1 else 1.0  # no infinite DC gain
+        # Amplitude falls as f**(-exponent/2) so that power falls as f**(-exponent).
+        shaping = freqs[None, :] ** (-exponent[:, None] / 2)  # (B, F)
+        noise = torch.fft.irfft(torch.fft.rfft(white) * shaping, n=samples)
+    return noise / noise.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-12)
+
+
+class AddNoise(Transform):
+    """Add noise at an SNR drawn per example, uniform in dB over ``[min_snr_db, max_snr_db]``.
+
+    The SNR is measured against each example's mean power over the whole segment, so a silent
+    example stays silent. ``colors`` is the set of noise colours drawn from per example
+    (white: flat, pink: -3 dB/octave, brown: -6 dB/octave).
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> aug = AddNoise(min_snr_db=20.0, max_snr_db=20.0, colors=("pink",), p=1.0)
+    >>> aug(torch.randn(2, 1000), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 1000])
+    """
+
+    def __init__(
+        self,
+        min_snr_db: float = 3.0,
+        max_snr_db: float = 30.0,
+        colors: Sequence[str] = ("white",),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(p)
+        check_range("snr_db", min_snr_db, max_snr_db)
+        if isinstance(colors, str):
+            colors = (colors,)
+        unknown = [c for c in colors if c not in NOISE_COLORS]
+        if not colors or unknown:
+            raise ValueError(f"colors={tuple(colors)} must be a non-empty subset of {tuple(NOISE_COLORS)}")
+        self.min_snr_db, self.max_snr_db = float(min_snr_db), float(max_snr_db)
+        self.colors = tuple(colors)
+        self._exponents = torch.tensor([NOISE_COLORS[c] for c in self.colors], dtype=torch.float64)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        color = torch.randint(len(self.colors), (batch,), generator=generator)
+        return {
+            "snr_db": uniform(batch, self.min_snr_db, self.max_snr_db, generator),
+            "exponent": self._exponents[color],
+        }
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        noise = colored_noise(tuple(x.shape), params["exponent"], generator)
+        signal_rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
+        return x + noise * signal_rms * (10.0 ** (-params["snr_db"] / 20.0))[:, None]
+
+    def extra_repr(self) -> str:
+        return f"min_snr_db={self.min_snr_db}, max_snr_db={self.max_snr_db}, colors={self.colors}, p={self.p}"

@@ -1,0 +1,260 @@
+"""Pitch and time: pitch shift (keeps the duration), time stretch (keeps the pitch), speed (changes both).
+
+All three are batched with per-example amounts, without a loop over examples and without quantising
+the amounts:
+
+- ``phase_vocoder`` reads one STFT of the whole batch at per-example fractional frame positions
+  (``torch.gather``), interpolating magnitudes and accumulating phase advances (Flanagan & Golden
+  1966; the same scheme as ``librosa.phase_vocoder``).
+- ``interpolate`` resamples each row at its own rate by linear interpolation.
+- Time stretch = phase vocoder at ``rate``; pitch shift by ``s`` semitones = stretch by
+  ``1 / f`` then resample by ``f = 2**(s / 12)`` (librosa's recipe), with the STFT bins above the new
+  Nyquist frequency zeroed first so that shifting up does not alias; speed = low-pass (anti-alias,
+  when speeding up) then resample.
+
+Everything returns the input length: longer results are cropped at the end, shorter ones zero-padded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from audiocl.augment.base import Transform, check_range, uniform
+from audiocl.augment.filters import butterworth, fast_len, filter_fft
+
+
+def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int) -> Tensor:
+    """Resample an STFT in time, output frame ``j`` reading input frame ``j * rate`` (per example).
+
+    Magnitudes are interpolated between the two nearest frames; phases accumulate the measured phase
+    advance of each bin. Frames read past the input's end are silent.
+
+    Shape:
+        - spec: ``(batch, freq, n_frames)`` complex; rate: ``(batch,)``; output: ``(batch, freq, frames)``.
+    """
+    batch, n_freq, n_frames = spec.shape
+    real = spec.real.dtype
+    # Expected phase advance of bin k over one hop: 2 pi k hop / n_fft, with n_fft = 2 (freq - 1).
+    omega = torch.linspace(0, math.pi * hop_length, n_freq, device=spec.device, dtype=real)[None, :, None]
+    magnitude = torch.nn.functional.pad(spec.abs(), (0, 2))  # two silent frames past the end
+    phase = torch.nn.functional.pad(spec.angle(), (0, 2))
+    # Measured advance between frames m and m+1, once per input frame (not per output frame).
+    delta = phase[:, :, 1:] - phase[:, :, :-1] - omega
+    advance = torch.remainder(omega + delta, 2 * math.pi)  # wrapped: the running sum stays small
+    position = torch.arange(frames, device=spec.device, dtype=real)[None, :] * rate[:, None].to(real)
+    first = position.floor().long().clamp(max=n_frames)  # (B, J); n_frames indexes a silent frame
+    alpha = (position - first).clamp(0, 1)[:, None, :]  # (B, 1, J)
+    index = first[:, None, :].expand(batch, n_freq, frames)  # (B, F, J)
+    mag = torch.lerp(magnitude.gather(2, index), magnitude.gather(2, index + 1), alpha)
+    mag = mag * (position < n_frames)[:, None, :]
+    step = advance.gather(2, index)
+    accumulated = phase[:, :, :1] + torch.cumsum(step, dim=2) - step  # frame j: sum of the steps before it
+    return torch.polar(mag, accumulated)
+
+
+def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
+    """Read each row at positions ``0, step, 2 step, ...`` (linear interpolation), zero past its end.
+
+    ``step > 1`` speeds a row up (higher, shorter), ``step < 1`` slows it down.
+
+    Shape:
+        - x: ``(batch, samples)``; step: ``(batch,)``; output: ``(batch, length)``.
+    """
+    samples = x.shape[-1]
+    position = torch.arange(length, device=x.device, dtype=x.dtype)[None, :] * step[:, None].to(x.dtype)
+    # grid_sample does the gather and the blend in one kernel; coordinates map [0, samples-1] to [-1, 1].
+    grid_x = position * (2.0 / max(samples - 1, 1)) - 1
+    grid = torch.stack([grid_x, torch.zeros_like(grid_x)], dim=-1)[:, None]  # (B, 1, length, 2)
+    y = torch.nn.functional.grid_sample(
+        x[:, None, None, :], grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )
+    return y[:, 0, 0, :]
+
+
+def _stft(x: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    # Zero padding, not reflection: the vocoder keeps the first frame's phases between bins for the
+    # whole output, and a reflected first frame has inconsistent ones (the output then cancels itself).
+    return torch.stft(x, n_fft, hop_length, window=window, pad_mode="constant", return_complex=True)
+
+
+def _istft(spec: Tensor, n_fft: int, hop_length: int, length: int) -> Tensor:
+    window = torch.hann_window(n_fft, device=spec.device, dtype=spec.real.dtype)
+    return torch.istft(spec, n_fft, hop_length, window=window, length=length)
+
+
+def time_stretch(x: Tensor, rate: Tensor, n_fft: int = 1024, hop_length: int = 256) -> Tensor:
+    """Play each row ``rate`` times faster without changing its pitch; output keeps the input length.
+
+    Shape:
+        - x: ``(batch, samples)``; rate: ``(batch,)``; output: ``(batch, samples)``.
+    """
+    samples = x.shape[-1]
+    spec = _stft(x, n_fft, hop_length)
+    return _istft(phase_vocoder(spec, rate, hop_length, spec.shape[-1]), n_fft, hop_length, samples)
+
+
+def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop_length: int = 256) -> Tensor:
+    """Shift each row by its ``semitones`` (fractional allowed), keeping its duration.
+
+    Shape:
+        - x: ``(batch, samples)``; semitones: ``(batch,)``; output: ``(batch, samples)``.
+    """
+    samples = x.shape[-1]
+    factor = 2.0 ** (semitones.to(x.dtype) / 12)  # (B,)
+    longest = math.ceil(samples * float(factor.max())) + 1
+    frames = math.ceil(longest / hop_length) + 1
+    spec = phase_vocoder(_stft(x, n_fft, hop_length), 1 / factor, hop_length, frames)  # stretched by factor
+    # Zero what would fold over the new Nyquist frequency once resampled by `factor` (shifting up).
+    n_freq = spec.shape[1]
+    bins = torch.arange(n_freq, device=x.device, dtype=x.dtype)[None, :]
+    spec = spec * (bins <= (n_freq - 1) / factor.clamp_min(1)[:, None])[:, :, None]
+    stretched = _istft(spec, n_fft, hop_length, longest)
+    return interpolate(stretched, factor, samples)
+
+
+def speed(x: Tensor, rate: Tensor, sample_rate: int) -> Tensor:
+    """Play each row ``rate`` times faster (pitch up by ``rate``), cropped or zero-padded to its length.
+
+    Shape:
+        - x: ``(batch, samples)``; rate: ``(batch,)``; output: ``(batch, samples)``.
+    """
+    samples = x.shape[-1]
+    if bool((rate > 1).any()):
+        # Anti-alias: low-pass just below the Nyquist frequency of the sped-up signal.
+        n = fast_len(samples + samples // 8)
+        freqs = torch.fft.rfftfreq(n, d=1.0 / sample_rate, device=x.device, dtype=x.dtype)
+        cutoff = 0.45 * sample_rate / rate.clamp_min(1).to(x.dtype)
+        x = filter_fft(x, butterworth(freqs, cutoff, 8, "lowpass"), samples // 8)
+    return interpolate(x, rate, samples)
+
+
+def _default_n_fft(sample_rate: int) -> int:
+    """About 46 ms of audio rounded to a power of two (1024 at 16 and 22.05 kHz, 2048 at 44.1 kHz)."""
+    return 1 << max(6, round(math.log2(0.046 * sample_rate)))
+
+
+class _Vocoder(Transform):
+    def __init__(self, sample_rate: int, n_fft: int | None, hop_length: int | None, p: float) -> None:
+        super().__init__(p)
+        if int(sample_rate) <= 0:
+            raise ValueError(f"sample_rate={sample_rate} must be a positive integer in Hz")
+        self.sample_rate = int(sample_rate)
+        self.n_fft = int(n_fft) if n_fft is not None else _default_n_fft(self.sample_rate)
+        self.hop_length = int(hop_length) if hop_length is not None else self.n_fft // 4
+        if self.n_fft < 16 or not 0 < self.hop_length <= self.n_fft // 2:
+            raise ValueError(f"need n_fft >= 16 and 0 < hop_length <= n_fft / 2, got {n_fft}, {hop_length}")
+
+
+class PitchShift(_Vocoder):
+    """Shift the pitch by a per-example amount uniform in ``[min_semitones, max_semitones]``; keep the length.
+
+    Amounts are continuous (no quantisation). The STFT uses ``n_fft`` (default: ~46 ms, 1024 at
+    22.05 kHz) and ``hop_length`` (default ``n_fft // 4``). Defaults -4..4 follow audiomentations.
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> ps = PitchShift(16000, min_semitones=12.0, max_semitones=12.0)
+    >>> ps(torch.randn(2, 16000), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 16000])
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        min_semitones: float = -4.0,
+        max_semitones: float = 4.0,
+        n_fft: int | None = None,
+        hop_length: int | None = None,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(sample_rate, n_fft, hop_length, p)
+        check_range("semitones", min_semitones, max_semitones)
+        if max(abs(min_semitones), abs(max_semitones)) > 48:
+            raise ValueError("semitones must lie within [-48, 48] (four octaves)")
+        self.min_semitones, self.max_semitones = float(min_semitones), float(max_semitones)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        return {"semitones": uniform(batch, self.min_semitones, self.max_semitones, generator)}
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        return pitch_shift(x, params["semitones"], self.n_fft, self.hop_length)
+
+    def extra_repr(self) -> str:
+        return f"semitones=[{self.min_semitones}, {self.max_semitones}], n_fft={self.n_fft}, p={self.p}"
+
+
+class TimeStretch(_Vocoder):
+    """Speed up (``rate > 1``) or slow down without changing the pitch; crop or zero-pad to the length.
+
+    The rate is drawn per example, uniform in ``[min_rate, max_rate]`` (defaults 0.8-1.25 follow
+    audiomentations; CLAR used 0.5-1.5).
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> ts = TimeStretch(16000, min_rate=1.25, max_rate=1.25)
+    >>> ts(torch.randn(2, 16000), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 16000])
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        min_rate: float = 0.8,
+        max_rate: float = 1.25,
+        n_fft: int | None = None,
+        hop_length: int | None = None,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(sample_rate, n_fft, hop_length, p)
+        check_range("rate", min_rate, max_rate)
+        if min_rate < 0.1 or max_rate > 10:
+            raise ValueError(f"rates must lie in [0.1, 10], got [{min_rate}, {max_rate}]")
+        self.min_rate, self.max_rate = float(min_rate), float(max_rate)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        return {"rate": uniform(batch, self.min_rate, self.max_rate, generator)}
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        return time_stretch(x, params["rate"], self.n_fft, self.hop_length)
+
+    def extra_repr(self) -> str:
+        return f"rate=[{self.min_rate}, {self.max_rate}], n_fft={self.n_fft}, p={self.p}"
+
+
+class Speed(Transform):
+    """Play faster or slower like a tape (pitch and tempo change together); crop or zero-pad to the length.
+
+    The rate is drawn per example, uniform in ``[min_rate, max_rate]`` (defaults 0.9-1.1, Kaldi's
+    speed perturbation range). Speeding up is low-passed first so that it does not alias.
+
+    Shape:
+        - x: ``(batch, samples)``; output: same.
+
+    >>> sp = Speed(16000, min_rate=1.25, max_rate=1.25)
+    >>> sp(torch.randn(2, 1600), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 1600])
+    """
+
+    def __init__(self, sample_rate: int, min_rate: float = 0.9, max_rate: float = 1.1, p: float = 1.0) -> None:
+        super().__init__(p)
+        if int(sample_rate) <= 0:
+            raise ValueError(f"sample_rate={sample_rate} must be a positive integer in Hz")
+        check_range("rate", min_rate, max_rate)
+        if min_rate < 0.1 or max_rate > 10:
+            raise ValueError(f"rates must lie in [0.1, 10], got [{min_rate}, {max_rate}]")
+        self.sample_rate, self.min_rate, self.max_rate = int(sample_rate), float(min_rate), float(max_rate)
+
+    def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        return {"rate": uniform(batch, self.min_rate, self.max_rate, generator)}
+
+    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        return speed(x, params["rate"], self.sample_rate)
+
+    def extra_repr(self) -> str:
+        return f"rate=[{self.min_rate}, {self.max_rate}], p={self.p}"
