@@ -233,3 +233,17 @@ def test_frames_of_a_too_short_input():
     assert LogMel().frames(400) == 1
     assert LogMel(center=True).frames(399) == 3
     assert Waveform().frames(1234) == 1234
+
+
+def test_bench_frontend_agrees_with_its_peers(capsys):
+    import argparse
+
+    from audiocl.bench import frontend as bench
+
+    args = argparse.Namespace(batch_size=2, seconds=0.1, device="cpu", repeats=1)
+    assert bench.run(args) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("logmel", "mfcc"))]
+    assert len(rows) == 6, "audiocl, torchaudio and librosa for each of logmel and mfcc"
+    for row in rows:
+        assert float(row[-3]) > 0  # clips/s
+        assert float(row[-1]) < DB_ATOL, f"{row[0]} {row[1]} disagrees with librosa"
