@@ -51,6 +51,9 @@ class AudioError(Exception):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # picklable, so it crosses DataLoader worker and multiprocessing boundaries
+        return type(self), (self.path, self.reason)
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -157,9 +160,7 @@ def load(
         except (sf.SoundFileError, RuntimeError) as e:
             raise AudioError(path, f"decoding failed, the file is corrupt or truncated ({e})") from e
     if len(data) < wanted:
-        raise AudioError(
-            path, f"truncated: header promises {wanted} frames from the offset, decoded {len(data)}"
-        )
+        raise AudioError(path, f"truncated: header promises {wanted} frames from the offset, decoded {len(data)}")
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if not np.isfinite(mono).all():
         raise AudioError(path, "contains NaN or Inf samples")
@@ -212,9 +213,7 @@ def save(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _WRITE_FORMATS:
-        raise ValueError(
-            f"cannot tell the format of {path}: use one of the suffixes {sorted(_WRITE_FORMATS)}"
-        )
+        raise ValueError(f"cannot tell the format of {path}: use one of the suffixes {sorted(_WRITE_FORMATS)}")
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
     if isinstance(audio, torch.Tensor):

@@ -113,6 +113,13 @@ def test_invalid_arguments(tmp_path):
         resample(torch.zeros(10), 16000, 0)
 
 
+def test_error_survives_pickling(tmp_path):
+    import pickle
+
+    error = pickle.loads(pickle.dumps(AudioError(tmp_path / "x.wav", "empty file (0 bytes)")))
+    assert error.path == tmp_path / "x.wav" and str(error) == f"{tmp_path / 'x.wav'}: empty file (0 bytes)"
+
+
 # --- decoding -----------------------------------------------------------------------------------------
 
 
