@@ -264,8 +264,11 @@ def prepare(
 class CachedClipDataset(WorkerSeeded, Dataset):
     """Random crops read straight from an ``audiocl prepare`` cache (memory-mapped, no decoding).
 
-    Same items and seeding as :class:`audiocl.data.ClipDataset`:
+    Same items and seeding as :class:`audiocl.data.ClipDataset` (``ds[index]`` or ``ds[(index, crop_seed)]``):
     ``{"audio": Tensor (clip_samples,) float32, "length": int, "label": int, "index": int}``.
+
+    Shape:
+        ``audio``: ``(clip_samples,)``, zero-padded after ``length`` valid samples.
 
     Args:
         out: the cache folder (holding ``index.json``).
@@ -316,11 +319,12 @@ class CachedClipDataset(WorkerSeeded, Dataset):
             self._arrays[shard] = np.load(self.shard_files[shard], mmap_mode="r")
         return self._arrays[shard]
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        index, generator = self._key(key)
         shard, offset, length = (int(v) for v in self._where[index])
         start = 0
         if length > self.clip_samples:
-            start = int(torch.randint(length - self.clip_samples + 1, (1,), generator=self._generator()))
+            start = int(torch.randint(length - self.clip_samples + 1, (1,), generator=generator))
         n = min(length, self.clip_samples)
         raw = np.asarray(self._array(shard)[offset + start : offset + start + n], dtype=np.float32)
         audio = torch.from_numpy(raw / self.scale if self.scale != 1.0 else raw)

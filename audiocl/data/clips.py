@@ -3,8 +3,11 @@
 Workers do only what must happen per file (decode, resample, crop). Views, augmentations and the front-end
 run batched on the training device in the step, from the ``(batch, clip_samples)`` long crops.
 
-Seeding: each process draws crops from its own ``torch.Generator``. In the main process it is seeded with
-``seed``; in a DataLoader worker with ``seed`` mixed with the worker's seed from
+Seeding: an item asked for as ``ds[(index, crop_seed)]`` takes its crop (and any replacement of an unreadable
+file) from a generator seeded with ``crop_seed``, so a sampler that derives the seeds from the step makes
+every batch a pure function of the step, whatever the number of workers (exact resume).
+An item asked for as ``ds[index]`` draws from the process's own ``torch.Generator``. In the main process
+it is seeded with ``seed``; in a DataLoader worker with ``seed`` mixed with the worker's seed from
 ``torch.utils.data.get_worker_info().seed`` (the loader's base seed + worker id, which the DataLoader
 draws from its ``generator=`` or the global torch seed, e.g. Lightning's ``seed_everything``). So workers
 differ from each other and from epoch to epoch, and a run is repeatable for a seed and a worker count.
@@ -44,6 +47,14 @@ class WorkerSeeded:
             self._gen, self._gen_key = torch.Generator().manual_seed(seed), key
         return self._gen
 
+    def _key(self, key: int | tuple[int, int]) -> tuple[int, torch.Generator]:
+        """``index`` -> (index, the process's generator); ``(index, crop_seed)`` -> (index, a generator
+        seeded with ``crop_seed``), so that a step-indexed sampler fixes every crop whatever the workers."""
+        if isinstance(key, (tuple, list)):
+            index, crop_seed = key
+            return int(index), torch.Generator().manual_seed(int(crop_seed))
+        return int(key), self._generator()
+
     def __getstate__(self) -> dict:
         # A worker starts from the dataset's settings, never from the parent's generator state.
         return {**self.__dict__, "_gen": None, "_gen_key": None}
@@ -81,9 +92,12 @@ class ClipDataset(WorkerSeeded, Dataset):
         seed: see the module docstring.
         max_retries: how many replacement files to try before giving up on an item.
 
-    Items:
+    Items (``ds[index]`` or ``ds[(index, crop_seed)]``, see the module docstring):
         ``{"audio": Tensor (clip_samples,) float32, "length": int, "label": int, "index": int}``;
         ``index`` is the index of the file actually used.
+
+    Shape:
+        ``audio``: ``(clip_samples,)``; a DataLoader batch: ``(batch, clip_samples)`` plus ``length (batch,)``.
 
     >>> loader = DataLoader(ClipDataset(files, 16000, 96000), batch_size=64, num_workers=8,
     ...                     generator=torch.Generator().manual_seed(0))            # doctest: +SKIP
@@ -134,14 +148,19 @@ class ClipDataset(WorkerSeeded, Dataset):
             audio, _ = load(path, self.sample_rate)
         return audio
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
         from audiocl.audio import AudioError
 
-        generator = self._generator()
-        for _ in range(self.max_retries + 1):
+        index, generator = self._key(key)
+        seeded = isinstance(key, (tuple, list))
+        for attempt in range(self.max_retries + 1):
             if index not in self._bad:
+                # With a crop seed, each attempt crops from its own generator and replacements are drawn from
+                # `generator` alone, so whether this process already knew a file was bad changes nothing.
+                crop_seed = (int(key[1]) ^ ((attempt + 1) * 0x9E3779B97F4A7C15)) % 2**63 if seeded else 0
+                crop_gen = torch.Generator().manual_seed(crop_seed) if seeded else generator
                 try:
-                    audio = self._crop(self.files[index], generator)
+                    audio = self._crop(self.files[index], crop_gen)
                 except AudioError as e:
                     self._bad.add(index)
                     self.skipped.append((self.files[index], e.reason))

@@ -149,3 +149,11 @@ def test_parallel_workers_match_serial(tmp_path, audio_dir):
     assert serial.num_clips == parallel.num_clips == 10
     for s in json.loads((tmp_path / "s" / "index.json").read_text())["shards"]:
         assert np.array_equal(np.load(tmp_path / "s" / s), np.load(tmp_path / "p" / s))
+
+
+def test_crop_seed_keys(tmp_path, audio_dir):
+    prepare("folder", audio_dir, tmp_path / "c", 8000, progress=False)
+    a = CachedClipDataset(tmp_path / "c", 300, seed=0)
+    b = CachedClipDataset(tmp_path / "c", 300, seed=5)
+    assert torch.equal(a[(9, 42)]["audio"], b[(9, 42)]["audio"])
+    assert len({tuple(a[(9, s)]["audio"][:3].tolist()) for s in range(6)}) > 1

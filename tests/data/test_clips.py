@@ -20,7 +20,10 @@ def files(tmp_path_factory):
     empty.write_bytes(b"")
     text = d / "not_audio.wav"
     text.write_text("this is not a wav file\n" * 10)
-    return {"long": long, "short": short, "empty": empty, "text": text}
+    whole = write_tone(d / "whole.mp3", 1.0, 16000)
+    cut = d / "cut.mp3"  # header and first frames intact, the rest missing: fails only past its valid part
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return {"long": long, "short": short, "empty": empty, "text": text, "cut": cut}
 
 
 def _offset(crop: torch.Tensor, full: torch.Tensor) -> int:
@@ -107,3 +110,32 @@ def test_validation(files):
         ClipDataset(files["long"], 0, 100)
     with pytest.raises(ValueError, match="labels"):
         ClipDataset(files["long"], 8000, 100, labels=[1])
+
+
+def test_crop_seed_keys_fix_the_crop(files):
+    # A step-indexed sampler passes (index, crop_seed): the crop depends on nothing else.
+    a = ClipDataset(files["long"], 8000, 500, seed=0)
+    b = ClipDataset(files["long"], 8000, 500, seed=9)
+    b[2]  # advancing b's own stream changes nothing for seeded keys
+    assert torch.equal(a[(2, 123)]["audio"], b[(2, 123)]["audio"])
+    assert a[(2, 123)]["index"] == 2
+    crops = {tuple(a[(2, s)]["audio"][:4].tolist()) for s in range(6)}
+    assert len(crops) > 1
+    loader = DataLoader(a, batch_sampler=[[(0, 5), (1, 6)], [(2, 7), (3, 8)]], num_workers=2)
+    batches = [bt["audio"] for bt in loader]
+    assert torch.equal(batches[1][0], a[(2, 7)]["audio"])
+
+
+def test_crop_seed_keys_ignore_what_the_process_knew(files):
+    # The cut MP3 fails after its crop start was drawn; a process that already knew it was bad must still
+    # pick the same replacement and crop for the same (index, crop_seed).
+    paths = [files["cut"], *files["long"]]
+    knew = ClipDataset(paths, 16000, 4000)
+    with pytest.warns(RuntimeWarning, match="cut.mp3"):
+        knew[0]
+    for crop_seed in range(6):
+        fresh = ClipDataset(paths, 16000, 4000)
+        with pytest.warns(RuntimeWarning, match="cut.mp3"):
+            want = fresh[(0, crop_seed)]
+        got = knew[(0, crop_seed)]
+        assert got["index"] == want["index"] != 0 and torch.equal(got["audio"], want["audio"])
