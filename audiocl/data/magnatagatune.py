@@ -76,6 +76,20 @@ def top_tags(matrix: np.ndarray, k: int = 50) -> np.ndarray:
     return np.lexsort((np.arange(len(counts)), -counts))[:k]  # last key sorts first
 
 
+def _match_columns(gt: np.ndarray, matrix: np.ndarray, preferred: np.ndarray, where: Path) -> list[int]:
+    """For each column of ``gt`` (clips, k), the annotation column (of ``matrix`` (clips, 188)) that holds the
+    same values, trying ``preferred`` (our top-k order) first. The Pons files carry no tag names, and their
+    order can differ from ours where two tags are equally frequent, so the names come from the data."""
+    order = list(preferred) + [c for c in range(matrix.shape[1]) if c not in set(preferred)]
+    chosen: list[int] = []
+    for j in range(gt.shape[1]):
+        match = next((c for c in order if c not in chosen and np.array_equal(matrix[:, c], gt[:, j])), None)
+        if match is None:
+            raise LayoutError(f"{where}: label column {j} of the *_gt_mtt.tsv files matches no tag of {ANNOTATIONS}")
+        chosen.append(match)
+    return chosen
+
+
 def _find(root: Path, split_dir: str | Path | None, candidates: list[Path], names: list[str], what: str) -> Path:
     dirs = [Path(split_dir).expanduser()] if split_dir is not None else candidates
     for d in dirs:
@@ -134,21 +148,28 @@ def load_magnatagatune(
     elif split == "pons":
         names = ["train_gt_mtt.tsv", "val_gt_mtt.tsv", "test_gt_mtt.tsv"]
         d = _find(root, split_dir, [root, root / "index" / "mtt", root / "split" / "mtat"], names, "Pons et al.")
-        by_id = dict(zip(clip_ids, zip(paths, groups, strict=True), strict=False))
-        items = []
+        row_of = {cid: i for i, cid in enumerate(clip_ids)}
+        rows, vecs, splits = [], [], []
         for s, name in zip(("train", "valid", "test"), names, strict=True):
             for n, line in enumerate((d / name).read_text().splitlines(), start=1):
                 if not line.strip():
                     continue
                 cid, vec = line.split("\t")
                 vec = json.loads(vec)
-                if len(vec) != len(classes):
-                    raise LayoutError(f"{d / name}, line {n}: {len(vec)} labels, expected {len(classes)}")
-                if cid not in by_id:
+                if len(vec) != top_k:
+                    raise LayoutError(f"{d / name}, line {n}: {len(vec)} labels, expected {top_k}")
+                if cid not in row_of:
                     raise LayoutError(f"{d / name}, line {n}: clip_id {cid} is not in {ANNOTATIONS}")
-                p, g = by_id[cid]
-                items.append(Item(root / p, np.flatnonzero(vec).tolist(), split=s, group=g))
-        notes = f"Pons et al. split files in {d}; {rule}"
+                rows.append(row_of[cid])
+                vecs.append(vec)
+                splits.append(s)
+        gt = np.array(vecs, dtype=np.uint8)
+        classes = [tag_names[c] for c in _match_columns(gt, matrix[rows], top, d)]
+        items = [
+            Item(root / paths[r], np.flatnonzero(v).tolist(), split=s, group=groups[r])
+            for r, v, s in zip(rows, gt, splits, strict=True)
+        ]
+        notes = f"Pons et al. split files in {d}; tag names by matching their columns to {ANNOTATIONS}"
 
     else:
         raise ValueError(f"split must be 'folder', 'won' or 'pons', got {split!r}")

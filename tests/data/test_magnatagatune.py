@@ -113,3 +113,27 @@ def test_missing_split_files_are_named(tmp_path, mtat_root):
         load_task("magnatagatune", tmp_path, split="pons")
     with pytest.raises(ValueError, match="split must be"):
         load_task("magnatagatune", tmp_path, split="random")
+
+
+def test_pons_tag_names_come_from_the_data(tmp_path, mtat_root):
+    # Pons files carry no tag names; a file whose first two columns are swapped (as a tie could do) must
+    # give swapped names, and a column matching no tag is an error.
+    shutil.copy(mtat_root / "annotations_final.csv", tmp_path)
+    ours = load_task("magnatagatune", mtat_root, split="pons")
+    for name in ("train", "val", "test"):
+        lines = []
+        for line in (mtat_root / f"{name}_gt_mtt.tsv").read_text().split("\n")[:-1]:
+            cid, vec = line.split("\t")
+            vec = json.loads(vec)
+            vec[0], vec[1] = vec[1], vec[0]
+            lines.append(f"{cid}\t{json.dumps(vec)}")
+        (tmp_path / f"{name}_gt_mtt.tsv").write_text("\n".join(lines) + "\n")
+    swapped = load_task("magnatagatune", tmp_path, split="pons")
+    assert swapped.classes[:2] == ours.classes[1::-1] and swapped.classes[2:] == ours.classes[2:]
+    test = tmp_path / "test_gt_mtt.tsv"
+    cid, vec = test.read_text().split("\n")[0].split("\t")
+    vec = json.loads(vec)
+    vec[5] = 1.0 - vec[5]
+    test.write_text(f"{cid}\t{json.dumps(vec)}\n" + "\n".join(test.read_text().split("\n")[1:]))
+    with pytest.raises(LayoutError, match="label column 5"):
+        load_task("magnatagatune", tmp_path, split="pons")
