@@ -39,8 +39,9 @@ _WRITE_FORMATS = {
 }
 
 # libsndfile repairs a truncated WAV/AIFF header silently and only notes it in its log, e.g.
-# "data : 64000 (should be 31978)"; an Ogg stream cut short logs "File ended unexpectedly".
-_SHORT_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be\s*(\d+)\)", re.MULTILINE)
+# "data : 64000 (should be 31978)" (WAV) or " SSND : 64008 (should be 31956)" (AIFF);
+# an Ogg stream cut short logs "File ended unexpectedly".
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be\s*(\d+)\)", re.MULTILINE)
 
 
 class AudioError(Exception):

@@ -50,7 +50,7 @@ def test_empty_file(tmp_path):
         info(path)
 
 
-@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg", ".mp3"])
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg", ".mp3", ".aiff", ".opus"])
 def test_truncated_file(tmp_path, suffix):
     whole = tmp_path / f"whole{suffix}"
     save(whole, noise(1.0, channels=2), SR)
