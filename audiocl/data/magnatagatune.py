@@ -58,11 +58,15 @@ def read_annotations(path: Path) -> tuple[list[str], list[str], list[str], np.nd
             )
     id_col, path_col = header.index("clip_id"), header.index("mp3_path")
     tag_cols = [i for i in range(len(header)) if i not in (id_col, path_col)]
-    try:
-        matrix = np.array([[int(r[i]) for i in tag_cols] for r in rows[1:]], dtype=np.uint8)
-    except (ValueError, IndexError) as e:
-        raise LayoutError(f"{path}: tag columns must hold 0/1 in every row ({e})") from e
-    matrix = matrix.reshape(len(rows) - 1, len(tag_cols))
+    if any(len(r) != len(header) for r in rows[1:]):
+        n = next(n for n, r in enumerate(rows[1:], start=2) if len(r) != len(header))
+        raise LayoutError(f"{path}, row {n}: {len(rows[n - 1])} fields, the header has {len(header)}")
+    # Every tag cell is one character "0" or "1": read them all as bytes at once (25,863 x 188 cells).
+    text = "".join(r[i] for r in rows[1:] for i in tag_cols)
+    codes = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
+    if len(codes) != (len(rows) - 1) * len(tag_cols) or not np.isin(codes, (48, 49)).all():
+        raise LayoutError(f"{path}: tag columns must hold 0 or 1 in every row")
+    matrix = (codes - 48).reshape(len(rows) - 1, len(tag_cols))
     return [r[id_col] for r in rows[1:]], [r[path_col] for r in rows[1:]], [header[i] for i in tag_cols], matrix
 
 

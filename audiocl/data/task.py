@@ -75,6 +75,7 @@ class Task:
         multilabel: True for tagging (sigmoid/BCE, ROC-AUC/PR-AUC), False for single-label (softmax, accuracy).
         folds: the fold numbers of a k-fold task (ESC-50: [1, 2, 3, 4, 5]); None for split tasks.
         notes: how the labels and splits were built (written into reports).
+        options: the loader options that made this task (e.g. ``{"split": "won"}``).
     """
 
     name: str

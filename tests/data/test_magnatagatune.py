@@ -137,3 +137,17 @@ def test_pons_tag_names_come_from_the_data(tmp_path, mtat_root):
     test.write_text(f"{cid}\t{json.dumps(vec)}\n" + "\n".join(test.read_text().split("\n")[1:]))
     with pytest.raises(LayoutError, match="label column 5"):
         load_task("magnatagatune", tmp_path, split="pons")
+
+
+@pytest.mark.parametrize("cell, match", [("2", "0 or 1"), ("10", "0 or 1"), (None, "fields")])
+def test_malformed_rows(tmp_path, mtat_root, cell, match):
+    lines = (mtat_root / "annotations_final.csv").read_text().split("\n")
+    fields = lines[3].split("\t")
+    if cell is None:
+        del fields[5]
+    else:
+        fields[5] = f'"{cell}"'
+    lines[3] = "\t".join(fields)
+    (tmp_path / "annotations_final.csv").write_text("\n".join(lines))
+    with pytest.raises(LayoutError, match=match):
+        load_task("magnatagatune", tmp_path)
