@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 DATASETS = ("folder", "csv", "magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth")
 
@@ -29,24 +30,40 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="cache every split of an official layout (default: the training split only)",
     )
+    p.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="data-set loader option, value parsed as YAML (e.g. split=won, convention=12, folds=[1,2,3])",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import yaml
+
     from audiocl.data.cache import prepare
 
     options = {"splits": None} if args.all_splits else {}
-    report = prepare(
-        args.dataset,
-        args.data,
-        args.out,
-        args.sample_rate,
-        dtype=args.dtype,
-        shard_size=args.shard_size,
-        num_workers=args.workers,
-        progress=not args.no_progress,
-        **options,
-    )
+    for pair in args.option:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            print(f"audiocl prepare: --option wants KEY=VALUE, got {pair!r}", file=sys.stderr)
+            return 2
+        options[key.replace("-", "_")] = yaml.safe_load(value)
+    try:
+        report = prepare(
+            args.dataset,
+            args.data,
+            args.out,
+            args.sample_rate,
+            dtype=args.dtype,
+            shard_size=args.shard_size,
+            num_workers=args.workers,
+            progress=not args.no_progress,
+            **options,
+        )
+    except (ValueError, TypeError) as err:  # a malformed layout, settings that clash with an existing cache
+        print(f"audiocl prepare: {err}", file=sys.stderr)
+        return 2
     print(report.summary())
     return 0 if report.num_clips else 1

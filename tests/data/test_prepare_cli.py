@@ -54,3 +54,16 @@ def test_prepare_parser():
     )
     with pytest.raises(SystemExit):
         build_parser().parse_args(["prepare", "audioset", "--data", "d", "--out", "o"])
+
+
+def test_prepare_options_and_errors(tmp_path, mtat_root, capsys):
+    out = str(tmp_path / "c")
+    argv = ["prepare", "magnatagatune", "--data", str(mtat_root), "--out", out, "--no-progress"]
+    assert main([*argv, "--option", "split=won", "--shard-size", "100"]) == 0
+    printed = capsys.readouterr().out  # Won's train split: folders 0-7, clips with a top-50 tag
+    assert "23/24 files" in printed and "0-29.mp3: empty file" in printed
+    assert main([*argv, "--sample-rate", "8000"]) == 2  # the cache holds 16 kHz audio
+    assert "sample_rate" in capsys.readouterr().err
+    assert main(["prepare", "esc50", "--data", str(tmp_path), "--out", out, "--no-progress"]) == 2
+    assert "esc50.csv" in capsys.readouterr().err
+    assert main([*argv, "--option", "oops"]) == 2
