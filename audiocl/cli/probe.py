@@ -1,0 +1,94 @@
+"""``audiocl probe --task TASK --data ROOT (--checkpoint CKPT | --baseline random|mfcc)``: linear probes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from audiocl.cli.embed import add_embedder_arguments, make_embedder, user_errors
+
+TASKS = ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="linear-probe evaluation of a checkpoint and/or baselines on a labelled data set",
+        description="Embed a data set once with frozen encoders, train linear classifiers (early stopping on "
+        "the validation split, standardiser fitted on train only) and report item-level scores (accuracy; "
+        "macro ROC-AUC and PR-AUC for tagging), mean and std over seeds. --checkpoint and --baseline may be "
+        "combined to report them side by side.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--data", required=True, metavar="ROOT", help="the data set's root (csv: the CSV file)")
+    p.add_argument(
+        "--task-option", action="append", default=[], metavar="KEY=VALUE",
+        help="loader option, value parsed as YAML (e.g. convention=12, esc10=true, split=won, target=pitch)",
+    )  # fmt: skip
+    p.add_argument("--out", help="results JSON")
+    p.add_argument("--report", help="markdown report")
+    p.add_argument("--plot", metavar="DIR", help="write a 2-D projection (and per-tag ROC-AUC) PNGs here")
+    p.add_argument("--projection", default="pca", choices=("pca", "tsne"))
+    p.add_argument(
+        "--label-fraction", type=float, nargs="+", default=[1.0], metavar="F",
+        help="fractions of the training labels, e.g. 0.01 0.1 1.0",
+    )  # fmt: skip
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
+    p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
+    p.add_argument("--no-progress", action="store_true")
+    add_embedder_arguments(p, several_baselines=True)
+    p.set_defaults(func=run)
+
+
+def _task_options(pairs: list[str]) -> dict:
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--task-option wants KEY=VALUE, got {pair!r}")
+        options[key.replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiocl.data.task import load_task
+    from audiocl.probe import ProbeOptions, probe_and_report
+
+    if not args.checkpoint and not args.baseline:
+        print("audiocl probe: give --checkpoint CKPT and/or --baseline random|mfcc", file=sys.stderr)
+        return 2
+    try:
+        task = load_task(args.task, args.data, **_task_options(args.task_option))
+        print(task.summary())
+        embedders = {}
+        if args.checkpoint:
+            embedders[args.checkpoint] = make_embedder(args, None)
+        for baseline in dict.fromkeys(args.baseline):
+            embedders[baseline] = make_embedder(args, baseline)
+        probe_and_report(
+            task,
+            embedders,
+            label_fractions=args.label_fraction,
+            seeds=args.seeds,
+            out=args.out,
+            report=args.report,
+            plot_dir=args.plot,
+            projection=args.projection,
+            options=ProbeOptions(max_epochs=args.max_epochs, device=make_device(args)),
+            num_workers=args.num_workers,
+            progress=not args.no_progress,
+        )
+    except user_errors(args) as err:
+        print(f"audiocl probe: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def make_device(args: argparse.Namespace) -> str:
+    from audiocl.cli.embed import device_of
+
+    return device_of(args)

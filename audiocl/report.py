@@ -1,0 +1,183 @@
+"""Probe results for people: a plain-text table, JSON, a markdown report and plots (matplotlib, Agg).
+
+Every function takes the result dicts of :func:`audiocl.probe.run_probe` (one per embedder and label
+fraction), so a checkpoint and its baselines land side by side in one table.
+
+>>> print(format_table([results_ckpt, results_mfcc]))          # doctest: +SKIP
+task   embedder  labels  accuracy
+esc50  clmr      100%    0.712 ± 0.004
+esc50  mfcc      100%    0.421 ± 0.002
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["format_table", "markdown_report", "write_json", "plot_projection", "plot_tag_auc"]
+
+
+def _metric_names(results: Sequence[dict]) -> list[str]:
+    names: list[str] = []
+    for r in results:
+        names += [m for m in r["metrics"] if m not in names]
+    return names
+
+
+def _rows(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    metrics = _metric_names(results)
+    header = ["task", "embedder", "labels", *metrics]
+    rows = []
+    for r in results:
+        cells = [r["task"], r["name"], f"{100 * r['label_fraction']:g}%"]
+        for m in metrics:
+            v = r["metrics"].get(m)
+            cells.append(f"{v['mean']:.3f} ± {v['std']:.3f}" if v else "-")
+        rows.append(cells)
+    return header, rows
+
+
+def format_table(results: Sequence[dict]) -> str:
+    """An aligned plain-text table: one row per result, metrics as ``mean ± std`` over seeds."""
+    header, rows = _rows(results)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def write_json(results: Sequence[dict], path: str | os.PathLike) -> None:
+    """Write ``{"results": [...]}`` to ``path`` (temporary file + rename, so it is never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"results": list(results)}, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] = (), *, relative_to=None) -> str:
+    """A markdown report: the results table, the protocol and aggregation per task, notes, skipped files, plots.
+
+    ``plots`` are image paths, linked relative to ``relative_to`` (the report's folder) when given.
+    """
+    header, rows = _rows(results)
+    out = ["# Linear-probe results", ""]
+    out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += ["", "Mean ± sample standard deviation over seeds; item-level (track/clip) scores.", ""]
+    seen = set()
+    for r in results:
+        if r["task"] in seen:
+            continue
+        seen.add(r["task"])
+        out += [f"## {r['task']}", ""]
+        if r.get("notes"):
+            out.append(f"- Data: {r['notes']}")
+        out.append(f"- Protocol: {r['protocol']}")
+        out.append(f"- Aggregation: {r['aggregation']}")
+        out.append(f"- Items: {r['counts']['embedded']} embedded of {r['counts']['items']}")
+        if r.get("group_overlap"):
+            out.append(f"- **Warning**: {r['group_overlap']} groups occur in both training and test splits")
+        out.append("")
+    for r in results:
+        out += [f"### {r['name']} ({r['task']}, {100 * r['label_fraction']:g}% labels)", ""]
+        out.append(f"- Embedder: `{r['embedder']}` (dim {r['embedding_dim']})")
+        for run in r["runs"]:
+            scores = ", ".join(f"{m} {run[m]:.3f}" for m in r["metrics"])
+            out.append(
+                f"- seed {run['seed']}, {run['split']}: {scores} (weight decay {run['weight_decay']:g}, "
+                f"{run['epochs']} epochs, {run['train_items']} train items)"
+            )
+        for s in r.get("skipped", []):
+            out.append(f"- skipped `{s['path']}`: {s['reason']}")
+        out.append("")
+    if plots:
+        out += ["## Plots", ""]
+        for p in plots:
+            p = Path(p)
+            link = os.path.relpath(p, relative_to) if relative_to is not None else str(p)
+            out += [f"![{p.stem}]({link})", ""]
+    return "\n".join(out)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_projection(
+    embeddings: np.ndarray,
+    labels: Sequence[int],
+    classes: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    method: str = "pca",
+    title: str = "",
+    seed: int = 0,
+) -> Path:
+    """Scatter a 2-D projection (PCA or t-SNE, scikit-learn) of embeddings coloured by label; write a PNG.
+
+    Shape:
+        ``embeddings (n, dim)``, ``labels (n,)`` indices into ``classes`` (-1 draws grey, "no label").
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(np.asarray(embeddings, dtype=np.float64))
+    if method == "pca":
+        xy = PCA(2, random_state=seed).fit_transform(x)
+    elif method == "tsne":
+        xy = TSNE(2, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3)), random_state=seed).fit_transform(x)
+    else:
+        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}")
+    labels = np.asarray(labels)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    present = [c for c in np.unique(labels) if c >= 0]
+    for c in present:
+        mask = labels == c
+        ax.scatter(xy[mask, 0], xy[mask, 1], s=12, color=cmap(int(c) % cmap.N), label=str(classes[c]))
+    if (labels < 0).any():
+        ax.scatter(xy[labels < 0, 0], xy[labels < 0, 1], s=8, color="0.7", label="(none)")
+    if len(present) <= 20:
+        ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    ax.set_title(title or f"{method.upper()} of test embeddings")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _save(fig, plt, path)
+
+
+def plot_tag_auc(per_class: dict[str, float], path: str | os.PathLike, *, title: str = "") -> Path:
+    """Bar chart of per-tag ROC-AUC, sorted, with the macro mean as a line; write a PNG."""
+    if not per_class:
+        raise ValueError("no per-tag ROC-AUC values to plot")
+    names, values = zip(*sorted(per_class.items(), key=lambda kv: kv[1]), strict=True)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.22 * len(names)), 4))
+    ax.bar(range(len(names)), values, color="tab:blue")
+    ax.axhline(float(np.mean(values)), color="tab:red", lw=1, label=f"macro {np.mean(values):.3f}")
+    ax.axhline(0.5, color="0.5", lw=0.8, ls="--", label="chance")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_ylim(min(0.4, min(values) - 0.05), 1.0)
+    ax.set_ylabel("ROC-AUC")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Per-tag ROC-AUC")
+    return _save(fig, plt, path)
+
+
+def _save(fig, plt, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

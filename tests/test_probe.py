@@ -1,0 +1,256 @@
+"""audiocl.probe and audiocl.report: the linear-probe protocol, its metrics, and the reports it writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import sine
+from torch import nn
+
+from audiocl.audio import save
+from audiocl.data.task import Item, Task
+from audiocl.embed import Embedder
+from audiocl.frontends import LogMel
+from audiocl.probe import (
+    ProbeOptions,
+    _carve_valid,
+    fit_probe,
+    probe_and_report,
+    probe_embeddings,
+    run_probe,
+    score,
+    subsample,
+)
+
+FAST = ProbeOptions(max_epochs=150, patience=10)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The probe's matrices are tiny: with two threads on a busy 2-core machine each step waits for the other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def clusters(n: int, rng, classes: int = 4, dim: int = 16, spread: float = 1.0):
+    y = rng.integers(0, classes, n)
+    return 3.0 * np.eye(classes, dim)[y] + spread * rng.standard_normal((n, dim)), y
+
+
+def test_separable_embeddings_give_high_accuracy():
+    rng = np.random.default_rng(0)
+    (xtr, ytr), (xva, yva), (xte, yte) = clusters(200, rng), clusters(60, rng), clusters(300, rng)
+    out = probe_embeddings(xtr, ytr, xva, yva, xte, yte, options=FAST)
+    assert out["accuracy"] > 0.9
+    assert out["test_probabilities"].shape == (300, 4)
+    np.testing.assert_allclose(out["test_probabilities"].sum(1), 1.0, rtol=1e-6)  # softmax rows
+    assert out["weight_decay"] in FAST.weight_decays and 0 < out["epochs"] <= FAST.max_epochs
+
+
+def test_standardiser_is_fitted_on_train_only():
+    # Class is the sign of feature 0. Every test item is class 1 with a small positive value: standardised
+    # with the training statistics they stay positive; standardising with test (or train+test) statistics
+    # would centre them at zero and flip about half of them to class 0.
+    rng = np.random.default_rng(1)
+    xtr = rng.uniform(-1, 1, (200, 2))
+    ytr = (xtr[:, 0] > 0).astype(int)
+    xva = rng.uniform(-1, 1, (60, 2))
+    yva = (xva[:, 0] > 0).astype(int)
+    xte = np.stack([rng.uniform(0.2, 0.6, 100), rng.uniform(-1, 1, 100)], 1)
+    yte = np.ones(100, dtype=int)
+    probe = fit_probe(xtr, ytr, xva, yva, seed=0, options=FAST)
+    np.testing.assert_allclose(probe.mean, xtr.mean(0), rtol=1e-5)  # float32 embeddings
+    np.testing.assert_allclose(probe.scale, xtr.std(0), rtol=1e-5)
+    assert probe_embeddings(xtr, ytr, xva, yva, xte, yte, options=FAST)["accuracy"] == 1.0
+    # The leaky alternative really would fail here, so the check above can tell them apart.
+    leaky = (xte - xte.mean(0)) / xte.std(0)
+    logits = torch.as_tensor(leaky, dtype=torch.float32) @ probe.weight.T + probe.bias
+    assert (logits.argmax(1).numpy() == 1).mean() < 0.8
+
+
+def tags(n: int, rng, dim: int = 12):
+    """Three independent tags, each read from its own feature; many items carry two or three tags."""
+    y = (rng.random((n, 3)) < 0.5).astype(np.float32)
+    x = rng.standard_normal((n, dim))
+    x[:, :3] += 2.5 * (2 * y - 1)
+    return x, y
+
+
+def test_multilabel_uses_sigmoid_and_reports_roc_and_pr_auc():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(2)
+    (xtr, ytr), (xva, yva), (xte, yte) = tags(300, rng), tags(80, rng), tags(200, rng)
+    out = probe_embeddings(xtr, ytr, xva, yva, xte, yte, multilabel=True, classes=["a", "b", "c"], options=FAST)
+    probs = out["test_probabilities"]
+    both = (yte[:, 0] == 1) & (yte[:, 1] == 1)
+    assert ((probs[both, 0] > 0.5) & (probs[both, 1] > 0.5)).mean() > 0.8  # impossible under a softmax
+    assert probs.sum(1).max() > 1.5
+    assert out["roc_auc"] == pytest.approx(roc_auc_score(yte, probs, average="macro"))
+    assert out["pr_auc"] == pytest.approx(average_precision_score(yte, probs, average="macro"))
+    assert out["roc_auc"] > 0.9 and set(out["per_class_roc_auc"]) == {"a", "b", "c"}
+
+
+def test_auc_leaves_out_tags_without_positives_in_the_test_set():
+    y = np.array([[1, 0], [0, 0], [1, 0], [0, 0]], dtype=np.float32)
+    probs = np.array([[0.9, 0.1], [0.2, 0.3], [0.6, 0.2], [0.4, 0.8]])
+    out = score(probs, y, multilabel=True, classes=["x", "never"])
+    assert out["classes_scored"] == 1 and out["roc_auc"] == 1.0 and list(out["per_class_roc_auc"]) == ["x"]
+
+
+def test_chunk_predictions_are_averaged_per_item():
+    rng = np.random.default_rng(3)
+    xtr, ytr = clusters(150, rng)
+    xva, yva = clusters(40, rng)
+    # Test items of three chunks: two typical ones and an outlier pointing at another class.
+    yte = rng.integers(0, 4, 50)
+    chunks = 3.0 * np.eye(4, 16)[yte][:, None].repeat(3, 1) + 0.5 * rng.standard_normal((50, 3, 16))
+    chunks[:, 2] = 6.0 * np.eye(4, 16)[(yte + 1) % 4]
+    out = probe_embeddings(xtr, ytr, xva, yva, chunks, yte, seed=0, options=FAST)
+    probe = fit_probe(xtr, ytr, xva, yva, seed=0, options=FAST)  # deterministic: the same probe
+    per_chunk = probe.predict_proba(chunks.reshape(-1, 16)).reshape(50, 3, 4)
+    np.testing.assert_allclose(out["test_probabilities"], per_chunk.mean(1), rtol=1e-6)
+    assert out["accuracy"] == np.mean(per_chunk.mean(1).argmax(1) == yte)
+    assert out["accuracy"] > np.mean(per_chunk.argmax(2) == yte[:, None])  # item-level, not chunk-level
+
+
+def test_label_fraction_subsample_is_stratified_seeded_and_keeps_every_class():
+    y = np.repeat([0, 1, 2], [50, 30, 2])
+    idx = np.arange(len(y))
+    keep = subsample(idx, y, 0.1, multilabel=False, seed=0)
+    assert np.bincount(y[keep]).tolist() == [5, 3, 1]
+    assert keep.tolist() == subsample(idx, y, 0.1, multilabel=False, seed=0).tolist()
+    assert keep.tolist() != subsample(idx, y, 0.1, multilabel=False, seed=1).tolist()
+    assert len(subsample(idx, np.zeros((82, 3)), 0.5, multilabel=True, seed=0)) == 41
+    assert len(subsample(idx, y, 1.0, multilabel=False, seed=0)) == 82
+    with pytest.raises(ValueError, match="label_fraction"):
+        subsample(idx, y, 0.0, multilabel=False, seed=0)
+
+
+def test_carved_validation_keeps_groups_together():
+    idx = np.arange(200)
+    y = np.tile(np.arange(4), 50)
+    groups = [f"speaker{i // 5}" for i in range(200)]
+    train, valid = _carve_valid(idx, y, groups, multilabel=False, seed=0)
+    assert len(valid) and len(train) + len(valid) == 200
+    assert not {groups[i] for i in train} & {groups[i] for i in valid}
+
+
+# -- tasks with audio ------------------------------------------------------------------------------------
+
+SR = 16000
+FREQS = (300.0, 1200.0, 4000.0)  # three classes a tiny log-mel encoder separates easily
+
+
+def tiny_embedder() -> Embedder:
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d((4, 1)), nn.Flatten())
+    return Embedder(LogMel(SR, n_mels=32), encoder, SR, 1600, batch_size=32)
+
+
+def tone_items(root, n_per_class: int, *, fold_of=None, split_of=None, seconds: float = 0.25):
+    items, rng = [], np.random.default_rng(0)
+    for c, f in enumerate(FREQS):
+        for i in range(n_per_class):
+            path = root / f"c{c}_{i}.wav"
+            audio = sine(f * (1 + 0.03 * rng.standard_normal()), SR, seconds) + 0.02 * torch.randn(int(seconds * SR))
+            save(path, audio.clamp(-1, 1), SR)
+            items.append(Item(path, c, split=split_of(i) if split_of else None, fold=fold_of(i) if fold_of else None))
+    return items
+
+
+def test_kfold_task_reports_the_mean_over_folds(tmp_path):
+    items = tone_items(tmp_path, 6, fold_of=lambda i: 1 + i % 3)
+    task = Task("tones", items, ["low", "mid", "high"], multilabel=False, folds=[1, 2, 3])
+    res = run_probe(task, tiny_embedder(), seeds=(0, 1), options=FAST, progress=False)
+    assert [(r["seed"], r["split"]) for r in res["runs"]] == [(s, f"fold {k}") for s in (0, 1) for k in (1, 2, 3)]
+    assert all(r["test_items"] == 6 and r["valid_items"] == 6 and r["train_items"] == 6 for r in res["runs"])
+    per_seed = [np.mean([r["accuracy"] for r in res["runs"] if r["seed"] == s]) for s in (0, 1)]
+    assert res["metrics"]["accuracy"]["mean"] == pytest.approx(np.mean(per_seed))
+    assert res["metrics"]["accuracy"]["std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert res["metrics"]["accuracy"]["mean"] > 0.8
+    assert "averaged over each item" in res["aggregation"]
+    json.dumps(res)  # JSON-able as it is
+
+
+def test_label_fraction_and_unreadable_items(tmp_path):
+    split_of = lambda i: "train" if i < 6 else "valid" if i < 8 else "test"  # noqa: E731
+    items = tone_items(tmp_path, 10, split_of=split_of)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not a wav")
+    items.append(Item(broken, 0, split="train"))
+    task = Task("tones", items, ["low", "mid", "high"], multilabel=False)
+    with pytest.warns(UserWarning, match="groups"):
+        for it in items:
+            it.group = "same-session"  # one group everywhere: the probe must flag possible leakage
+        res = run_probe(task, tiny_embedder(), seeds=(0,), label_fraction=0.34, options=FAST, progress=False)
+    assert res["runs"][0]["train_items"] == 6  # 2 of 6 per class
+    assert res["counts"]["skipped"] == 1 and res["skipped"][0]["path"].endswith("broken.wav")
+    assert res["group_overlap"] == 1
+
+
+@pytest.mark.slow  # matplotlib import and three figures
+def test_probe_and_report_writes_json_markdown_and_plots(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    audio_root = tmp_path / "audio"
+    audio_root.mkdir()
+    items = []
+    for i in range(36):  # multi-label: "low" and "high" tones, alone or together
+        on = rng.random(2) < 0.5
+        audio = 0.02 * torch.randn(SR // 4)
+        for f, flag in zip((300.0, 4000.0), on, strict=True):
+            audio = audio + (0.4 * sine(f, SR, 0.25) if flag else 0)
+        save(audio_root / f"{i}.wav", audio, SR)
+        split = "train" if i < 24 else "valid" if i < 30 else "test"
+        items.append(Item(audio_root / f"{i}.wav", [t for t in range(2) if on[t]], split=split))
+    task = Task("pairs", items, ["low", "high"], multilabel=True)
+    results = probe_and_report(
+        task,
+        {"tiny": tiny_embedder()},
+        label_fractions=(0.5, 1.0),
+        seeds=(0, 1),
+        out=tmp_path / "r.json",
+        report=tmp_path / "report" / "r.md",
+        plot_dir=tmp_path / "report" / "plots",
+        options=FAST,
+        progress=False,
+    )
+    assert [r["label_fraction"] for r in results] == [0.5, 1.0]
+    table = capsys.readouterr().out
+    assert "roc_auc" in table and "pr_auc" in table and "50%" in table and "±" in table
+    saved = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert saved[1]["metrics"]["roc_auc"]["mean"] == pytest.approx(results[1]["metrics"]["roc_auc"]["mean"])
+    assert results[1]["metrics"]["roc_auc"]["mean"] > 0.8
+    md = (tmp_path / "report" / "r.md").read_text()
+    assert "| pairs | tiny | 100% |" in md and "sigmoid + BCE" in md and "Aggregation" in md
+    pngs = sorted(p.name for p in (tmp_path / "report" / "plots").iterdir())
+    assert pngs == ["pairs_tiny_100pct_tag_auc.png", "pairs_tiny_50pct_tag_auc.png", "pairs_tiny_pca.png"]
+    assert "](plots/pairs_tiny_pca.png)" in md
+    for name in pngs:
+        assert (tmp_path / "report" / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_cli_probe_on_the_esc50_layout_with_the_mfcc_baseline(tmp_path, capsys):
+    from layouts import make_esc50
+
+    from audiocl.cli import main
+
+    root = make_esc50(tmp_path / "esc50")
+    out = tmp_path / "res.json"
+    code = main(["probe", "--task", "esc50", "--data", str(root), "--baseline", "mfcc", "--sample-rate", "8000",
+                 "--chunk-s", "0.05", "--seeds", "0", "--max-epochs", "60", "--device", "cpu", "--out", str(out),
+                 "--report", str(tmp_path / "r.md"), "--plot", str(tmp_path / "plots"), "--projection", "tsne",
+                 "--no-progress"])  # fmt: skip
+    assert code == 0
+    res = json.loads(out.read_text())["results"][0]
+    assert [r["split"] for r in res["runs"]] == [f"fold {k}" for k in range(1, 6)]
+    assert res["name"] == "mfcc" and 0 <= res["metrics"]["accuracy"]["mean"] <= 1
+    assert (tmp_path / "plots" / "esc50_mfcc_tsne.png").is_file()
+    assert "esc50" in capsys.readouterr().out
+    assert main(["probe", "--task", "esc50", "--data", str(root)]) == 2  # no embedder chosen
