@@ -94,9 +94,9 @@ def _blocks(rows: int, cols: int):
         yield slice(start, min(start + step, rows))
 
 
-def _block_logits(q, k, rows, temperature, self_index, q_class, k_class) -> torch.Tensor:
-    """Masked logits ``q[rows] @ k.T / t``: the anchor itself (and its class, when given) excluded."""
-    s = (q[rows] @ k.T).div_(temperature)  # (R, K)
+def _block_logits(q, k, rows, self_index, q_class, k_class) -> torch.Tensor:
+    """Logits ``q[rows] @ k.T`` with the anchor itself (or, given classes, its whole class) masked out."""
+    s = q[rows] @ k.T  # (R, K)
     low = torch.finfo(s.dtype).min  # large negative, not -inf: exp() gives exactly 0 without inf - inf
     if q_class is not None:
         s.masked_fill_(q_class[rows, None] == k_class[None, :], low)
@@ -107,39 +107,39 @@ def _block_logits(q, k, rows, temperature, self_index, q_class, k_class) -> torc
 
 class _MaskedLogSumExp(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, temperature, self_index, q_class, k_class):
+    def forward(ctx, q, k, self_index, q_class, k_class):
         lse = q.new_empty(q.shape[0])
         for rows in _blocks(q.shape[0], k.shape[0]):
-            lse[rows] = torch.logsumexp(_block_logits(q, k, rows, temperature, self_index, q_class, k_class), 1)
+            lse[rows] = torch.logsumexp(_block_logits(q, k, rows, self_index, q_class, k_class), dim=1)
         ctx.save_for_backward(q, k, self_index, q_class, k_class, lse)
-        ctx.temperature = temperature
         return lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_lse):
         q, k, self_index, q_class, k_class, lse = ctx.saved_tensors
-        t = ctx.temperature
-        grad_q, grad_k = torch.zeros_like(q), torch.zeros_like(k)
+        # d lse_i / d s_ij = softmax_ij =: P. grad_q = g * (P @ k), grad_k = P.T @ (g * q): the incoming
+        # gradient g scales (N, D) rows, never the (rows, keys) block.
+        grad_q, grad_k = torch.empty_like(q), torch.zeros_like(k)
+        weighted_q = q * grad_lse[:, None]
         for rows in _blocks(q.shape[0], k.shape[0]):
-            p = _block_logits(q, k, rows, t, self_index, q_class, k_class)
-            p.sub_(lse[rows, None]).exp_().mul_(grad_lse[rows, None] / t)  # softmax * dL/dlse / t
+            p = _block_logits(q, k, rows, self_index, q_class, k_class).sub_(lse[rows, None]).exp_()
             grad_q[rows] = p @ k
-            grad_k.addmm_(p.T, q[rows])
-        return grad_q, grad_k, None, None, None, None
+            grad_k.addmm_(p.T, weighted_q[rows])
+        return grad_q.mul_(grad_lse[:, None]), grad_k, None, None, None
 
 
 def masked_logsumexp(
     q: torch.Tensor,
     k: torch.Tensor,
-    temperature: float,
     self_index: torch.Tensor,
     q_class: torch.Tensor | None = None,
     k_class: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``lse_i = log sum_j exp(q_i . k_j / t)`` over keys ``j`` other than anchor ``i`` itself.
+    """``lse_i = log sum_j exp(q_i . k_j)`` over the keys ``j`` other than anchor ``i`` itself.
 
-    With ``q_class``/``k_class`` given, every key of the anchor's class is excluded instead (negatives only).
+    Scale ``q`` by ``1 / temperature`` first (an ``(N, D)`` product rather than an ``(N, N)`` one). With
+    ``q_class``/``k_class`` given, every key of the anchor's class is excluded instead (negatives only).
 
     Shape:
         - q: ``(Nq, D)`` anchors; k: ``(Nk, D)`` keys, same dtype.
@@ -147,7 +147,7 @@ def masked_logsumexp(
         - q_class, k_class: ``(Nq,)``, ``(Nk,)`` integer classes, or None.
         - output: ``(Nq,)``.
     """
-    return _MaskedLogSumExp.apply(q, k, temperature, self_index, q_class, k_class)
+    return _MaskedLogSumExp.apply(q, k, self_index, q_class, k_class)
 
 
 def multi_positive_loss(
@@ -168,11 +168,12 @@ def multi_positive_loss(
         - q: ``(Nq, D)``; k: ``(Nk, D)``; self_index: ``(Nq,)``; k_class: ``(Nk,)`` in ``[0, num_classes)``.
         - output: ``(Nq,)`` losses and ``(Nq,)`` positive counts (loss of anchors with no positive is 0).
     """
-    lse = masked_logsumexp(q, k, temperature, self_index)
+    q = q / temperature
+    lse = masked_logsumexp(q, k, self_index)
     class_sums = k.new_zeros(num_classes, k.shape[1]).index_add(0, k_class, k)  # (C, D)
     counts = torch.bincount(k_class, minlength=num_classes)  # (C,)
     q_class = k_class[self_index]
     num_pos = counts[q_class] - 1  # (Nq,)
     pos_sum = class_sums[q_class] - k[self_index]  # (Nq, D): sum of the positives' keys
-    mean_pos_logit = (q * pos_sum).sum(-1) / temperature / num_pos.clamp(min=1)  # int counts: no float32 product
+    mean_pos_logit = (q * pos_sum).sum(-1) / num_pos.clamp(min=1)
     return torch.where(num_pos > 0, lse - mean_pos_logit, 0.0), num_pos

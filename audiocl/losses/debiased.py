@@ -68,12 +68,13 @@ def debiased_nt_xent(
             raise ValueError("debiased_nt_xent needs at least 2 clips in the (gathered) batch for negatives")
         dev = z.device
         clip = torch.arange(M, device=dev).repeat(V)  # (V * M,): the class of each key is its clip
-        lse_neg = masked_logsumexp(q, k, temperature, self_index, clip[self_index], clip)  # (V*B,)
+        q = q / temperature
+        lse_neg = masked_logsumexp(q, k, self_index, clip[self_index], clip)  # (V*B,)
         # Positives of anchor (v, b): key (v', b) = self index + (v' - v) * M, for the views v' != v.
         views = torch.arange(V, device=dev)
         shift = (views[None, :] - views[:, None])[~torch.eye(V, dtype=torch.bool, device=dev)].view(V, V - 1)
         pos_index = self_index.view(V, B, 1) + M * shift[:, None, :]  # (V, B, V - 1)
-        pos = torch.einsum("nd,npd->np", q, k[pos_index.view(V * B, V - 1)]) / temperature  # (V * B, V - 1)
+        pos = torch.einsum("nd,npd->np", q, k[pos_index.view(V * B, V - 1)])  # (V * B, V - 1)
         n = V * M - V  # negatives per anchor
         floor = math.log(n) - 1 / temperature  # log(n * e^(-1/t))
         # log Ng = lse_neg + log(1 - r) - log(1 - tau_plus), r = tau_plus * n * pos / sum_neg; clamp if r >= 1.
