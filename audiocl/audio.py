@@ -118,7 +118,8 @@ def load(
     Args:
         path: a WAV, FLAC, OGG (Vorbis/Opus), MP3 or AIFF file.
         sample_rate: resample to this rate in Hz (torchaudio's windowed-sinc); None keeps the file's rate.
-        offset_s: start reading this many seconds into the file (seeks; earlier audio is not decoded).
+        offset_s: start reading this many seconds into the file (seeks: earlier audio is not decoded,
+            except in MP3 files, where libsndfile's seeks return wrong samples).
         duration_s: read at most this many seconds; None reads to the end.
 
     Returns:
@@ -155,9 +156,13 @@ def load(
         if wanted <= 0:
             raise AudioError(path, f"duration_s={duration_s} selects no samples at {rate} Hz")
         try:
-            if start:
+            if f.format == "MP3":
+                # libsndfile's MP3 decoder (1.2.2, in the soundfile 0.14 wheels) returns wrong samples after
+                # a seek or from a second read call; one read from the start is right, so drop the offset.
+                data = f.read(start + wanted, dtype="float32", always_2d=True)[start:]
+            else:
                 f.seek(start)
-            data = f.read(wanted, dtype="float32", always_2d=True)  # (frames, channels)
+                data = f.read(wanted, dtype="float32", always_2d=True)  # (frames, channels)
         except (sf.SoundFileError, RuntimeError) as e:
             raise AudioError(path, f"decoding failed, the file is corrupt or truncated ({e})") from e
     if len(data) < wanted:
