@@ -64,14 +64,14 @@ def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
         - x: ``(batch, samples)``; step: ``(batch,)``; output: ``(batch, length)``.
     """
     samples = x.shape[-1]
-    position = torch.arange(length, device=x.device, dtype=x.dtype)[None, :] * step[:, None].to(x.dtype)
-    # grid_sample does the gather and the blend in one kernel; coordinates map [0, samples-1] to [-1, 1].
-    grid_x = position * (2.0 / max(samples - 1, 1)) - 1
-    grid = torch.stack([grid_x, torch.zeros_like(grid_x)], dim=-1)[:, None]  # (B, 1, length, 2)
-    y = torch.nn.functional.grid_sample(
-        x[:, None, None, :], grid, mode="bilinear", padding_mode="zeros", align_corners=True
-    )
-    return y[:, 0, 0, :]
+    # Positions in float64: float32 would misplace reads by up to 1/128 sample beyond 65536 samples.
+    position = torch.arange(length, device=x.device, dtype=torch.float64)[None, :] * step[:, None].double()
+    first = position.floor().clamp(0, samples - 1)
+    alpha = (position - first).to(x.dtype)
+    first = first.long()
+    padded = torch.nn.functional.pad(x, (0, 1))
+    y = torch.lerp(padded.gather(1, first), padded.gather(1, first + 1), alpha)
+    return y * (position <= samples - 1)
 
 
 def _stft(x: Tensor, n_fft: int, hop_length: int) -> Tensor:

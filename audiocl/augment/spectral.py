@@ -1,6 +1,7 @@
 """SpecAugment masks on features ``(batch, channels, freq, frames)`` (Park et al., 2019).
 
-Each example gets its own ``num_masks`` bands, each of a width uniform in ``[0, max_width]`` and at
+Each example gets its own ``num_masks`` bands, each of a width uniform in ``[min_width, max_width]``
+(SpecAugment: ``min_width=0``) and at
 a position uniform where it fits; all channels of an example share its masks.
 """
 
@@ -15,18 +16,20 @@ from audiocl.augment.base import Transform
 class _SpecMask(Transform):
     axis: int  # -2: frequency, -1: time
 
-    def __init__(self, max_width: int, num_masks: int, fill: str, p: float) -> None:
+    def __init__(self, max_width: int, num_masks: int, fill: str, min_width: int, p: float) -> None:
         super().__init__(p)
-        if int(max_width) < 0 or int(num_masks) < 1:
-            raise ValueError(f"need max_width >= 0 and num_masks >= 1, got {max_width} and {num_masks}")
+        if not 0 <= int(min_width) <= int(max_width) or int(num_masks) < 1:
+            raise ValueError(
+                f"need 0 <= min_width <= max_width and num_masks >= 1, got {min_width}, {max_width}, {num_masks}"
+            )
         if fill not in ("zeros", "mean"):
             raise ValueError(f"fill={fill!r} must be 'zeros' or 'mean' (the example's mean value)")
-        self.max_width, self.num_masks, self.fill = int(max_width), int(num_masks), fill
+        self.min_width, self.max_width, self.num_masks, self.fill = int(min_width), int(max_width), int(num_masks), fill
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         shape = (batch, self.num_masks)
         return {
-            "width": torch.randint(self.max_width + 1, shape, generator=generator),
+            "width": torch.randint(self.min_width, self.max_width + 1, shape, generator=generator),
             "start": torch.rand(shape, generator=generator, dtype=torch.float64),  # of the free room
         }
 
@@ -42,11 +45,12 @@ class _SpecMask(Transform):
         return torch.where(masked, x.mean(dim=(1, 2, 3), keepdim=True), x)
 
     def extra_repr(self) -> str:
-        return f"max_width={self.max_width}, num_masks={self.num_masks}, fill={self.fill!r}, p={self.p}"
+        return f"width=[{self.min_width}, {self.max_width}], num_masks={self.num_masks}, fill={self.fill!r}, p={self.p}"
 
 
 class FrequencyMask(_SpecMask):
-    """Mask ``num_masks`` bands of up to ``max_width`` frequency bins per example (SpecAugment's F, m_F).
+    """Mask ``num_masks`` bands of up to ``max_width`` frequency bins per example (SpecAugment's F, m_F;
+    defaults F=27, m_F=1: LibriSpeech basic policy).
 
     Shape:
         - x: ``(batch, channels, freq, frames)``; output: same.
@@ -58,12 +62,15 @@ class FrequencyMask(_SpecMask):
 
     axis = -2
 
-    def __init__(self, max_width: int = 27, num_masks: int = 1, fill: str = "zeros", p: float = 1.0) -> None:
-        super().__init__(max_width, num_masks, fill, p)
+    def __init__(
+        self, max_width: int = 27, num_masks: int = 1, fill: str = "zeros", min_width: int = 0, p: float = 1.0
+    ) -> None:
+        super().__init__(max_width, num_masks, fill, min_width, p)
 
 
 class SpecTimeMask(_SpecMask):
-    """Mask ``num_masks`` stretches of up to ``max_width`` frames per example (SpecAugment's T, m_T).
+    """Mask ``num_masks`` stretches of up to ``max_width`` frames per example (SpecAugment's T, m_T;
+    defaults T=100, m_T=1: LibriSpeech basic policy).
 
     Shape:
         - x: ``(batch, channels, freq, frames)``; output: same.
@@ -75,5 +82,7 @@ class SpecTimeMask(_SpecMask):
 
     axis = -1
 
-    def __init__(self, max_width: int = 100, num_masks: int = 1, fill: str = "zeros", p: float = 1.0) -> None:
-        super().__init__(max_width, num_masks, fill, p)
+    def __init__(
+        self, max_width: int = 100, num_masks: int = 1, fill: str = "zeros", min_width: int = 0, p: float = 1.0
+    ) -> None:
+        super().__init__(max_width, num_masks, fill, min_width, p)

@@ -1,0 +1,118 @@
+"""Pitch shift, speed and time stretch measured on tones: frequency by FFT peak, duration by envelope."""
+
+from __future__ import annotations
+
+import math
+
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from audiocl import augment as A
+from audiocl.augment.pitch import phase_vocoder
+
+SR = 16000
+
+
+def tone(freq_hz: float, seconds: float, start_s: float = 0.0, stop_s: float | None = None) -> torch.Tensor:
+    """(1, samples) sine of amplitude 0.5, silent outside [start_s, stop_s)."""
+    t = torch.arange(int(seconds * SR), dtype=torch.float64) / SR
+    x = 0.5 * torch.sin(2 * math.pi * freq_hz * t)
+    stop_s = seconds if stop_s is None else stop_s
+    return (x * ((t >= start_s) & (t < stop_s))).float()[None]
+
+
+def peak_hz(x: torch.Tensor) -> float:
+    """Frequency of the strongest spectral peak (Hann window, zero-padded FFT, parabolic interpolation)."""
+    x = x.double().flatten()
+    spectrum = torch.fft.rfft(x * torch.hann_window(len(x), dtype=torch.float64), n=8 * len(x)).abs()
+    k = int(spectrum[1:-1].argmax()) + 1
+    a, b, c = (spectrum[k - 1 : k + 2] + 1e-12).log().tolist()
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * SR / (8 * len(x))
+
+
+def burst_seconds(x: torch.Tensor) -> tuple[float, float]:
+    """(start, duration) of where the 10 ms RMS envelope exceeds half its maximum."""
+    frame = SR // 100
+    envelope = x.flatten()[: len(x.flatten()) // frame * frame].view(-1, frame).pow(2).mean(dim=1).sqrt()
+    on = (envelope > envelope.max() / 2).nonzero().flatten()
+    return on[0].item() * frame / SR, (on[-1] - on[0] + 1).item() * frame / SR
+
+
+def apply(transform, x):
+    return transform(x, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("semitones, expected_hz", [(12.0, 880.0), (-12.0, 220.0), (7.0, 440 * 2 ** (7 / 12))])
+def test_pitch_shift_moves_a_tone_and_keeps_its_length(semitones, expected_hz):
+    x = tone(440.0, 1.0)
+    y = apply(A.PitchShift(SR, min_semitones=semitones, max_semitones=semitones), x)
+    assert y.shape == x.shape
+    middle = y[0, SR // 4 : 3 * SR // 4]
+    assert peak_hz(middle) == pytest.approx(expected_hz, rel=0.01)
+    # The level is kept (a phase vocoder that lost coherence between bins would cancel itself).
+    assert middle.pow(2).mean().sqrt().item() == pytest.approx(0.5 / math.sqrt(2), rel=0.25)
+
+
+def test_pitch_shift_keeps_the_timing_of_a_burst():
+    x = tone(440.0, 1.0, start_s=0.3, stop_s=0.7)
+    y = apply(A.PitchShift(SR, min_semitones=5.0, max_semitones=5.0), x)
+    start, duration = burst_seconds(y)
+    assert start == pytest.approx(0.3, abs=0.03) and duration == pytest.approx(0.4, abs=0.03)
+
+
+def test_speed_shortens_a_burst_and_raises_its_pitch():
+    x = tone(440.0, 1.0, start_s=0.2, stop_s=0.8)
+    y = apply(A.Speed(SR, min_rate=1.25, max_rate=1.25), x)
+    assert y.shape == x.shape
+    start, duration = burst_seconds(y)
+    assert duration == pytest.approx(0.6 / 1.25, abs=0.015)
+    assert start == pytest.approx(0.2 / 1.25, abs=0.015)
+    assert peak_hz(y[0, int(0.2 * SR) : int(0.6 * SR)]) == pytest.approx(440 * 1.25, rel=0.01)
+
+
+def test_slowing_down_pads_with_silence_and_lowers_the_pitch():
+    x = tone(440.0, 1.0)
+    y = apply(A.Speed(SR, min_rate=0.8, max_rate=0.8), x)
+    assert peak_hz(y[0, : SR // 2]) == pytest.approx(440 * 0.8, rel=0.01)
+    assert y.shape == x.shape
+
+
+@pytest.mark.parametrize("rate", [1.25, 0.8])
+def test_time_stretch_changes_duration_not_pitch(rate):
+    x = tone(440.0, 1.0, start_s=0.1, stop_s=0.6)
+    y = apply(A.TimeStretch(SR, min_rate=rate, max_rate=rate), x)
+    assert y.shape == x.shape
+    start, duration = burst_seconds(y)
+    assert duration == pytest.approx(0.5 / rate, abs=0.03)
+    assert start == pytest.approx(0.1 / rate, abs=0.03)
+    assert peak_hz(y[0, int(0.15 * SR) : int(0.45 * SR)]) == pytest.approx(440.0, rel=0.01)
+
+
+@pytest.mark.slow  # importing librosa's STFT takes a few seconds
+def test_phase_vocoder_matches_librosa():
+    """Same STFT in, same stretched STFT out as librosa's reference implementation."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(4000).astype(np.float32)
+    spec = librosa.stft(x, n_fft=256, hop_length=64)
+    ours = phase_vocoder(torch.from_numpy(spec)[None], torch.tensor([0.8]), 64, int(np.ceil(spec.shape[1] / 0.8)))
+    reference = librosa.phase_vocoder(spec, rate=0.8, hop_length=64, n_fft=256)
+    frames = min(reference.shape[1], ours.shape[2])
+    np.testing.assert_allclose(np.abs(ours[0, :, :frames].numpy()), np.abs(reference[:, :frames]), atol=1e-3)
+    # Phases of the bins that carry energy. librosa sums unwrapped float32 phases (hundreds of
+    # radians), so it drifts by ~1e-2 rad over these frames; ours wraps each step before summing.
+    loud = np.abs(reference[:, :frames]) > 0.1
+    diff = np.angle(ours[0, :, :frames].numpy()[loud] * np.conj(reference[:, :frames][loud]))
+    assert np.abs(diff).max() < 0.05
+
+
+def test_batched_equals_one_by_one():
+    x = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
+    semitones = torch.tensor([-3.0, 0.5, 6.0])
+    from audiocl.augment.pitch import pitch_shift
+
+    batched = pitch_shift(x, semitones, 256, 64)
+    single = torch.cat([pitch_shift(x[i : i + 1], semitones[i : i + 1], 256, 64) for i in range(3)])
+    # The batch shares one stretched length (the longest); away from the end the extra frames change nothing.
+    torch.testing.assert_close(batched[:, :-256], single[:, :-256], atol=1e-5, rtol=0)
