@@ -247,8 +247,8 @@ class Spectrogram(_STFTFrontend):
         n_fft: FFT size; the frequency axis has ``n_fft // 2 + 1`` bins.
         win_length: Hann window length in samples (default 400 = 25 ms at 16 kHz).
         hop_length: hop in samples (default 160 = 10 ms at 16 kHz).
-        power: 1 for magnitude, 2 for power.
         log_offset: added before the natural log, so that silence stays finite.
+        power: 1 for magnitude, 2 for power.
         center: frame placement, see :func:`num_frames` (default False: frames start at ``k * hop``).
 
     Shape:
@@ -266,9 +266,9 @@ class Spectrogram(_STFTFrontend):
         n_fft: int = 512,
         win_length: int = 400,
         hop_length: int = 160,
+        log_offset: float = 1e-6,
         *,
         power: float = 1.0,
-        log_offset: float = 1e-6,
         center: bool = False,
     ):
         super().__init__(sample_rate, n_fft, win_length, hop_length, center)
