@@ -157,8 +157,8 @@ def multi_positive_loss(
     self_index: torch.Tensor,
     k_class: torch.Tensor,
     num_classes: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-anchor ``-1/|P(i)| sum_{p in P(i)} log softmax_{j != i}(s_ij)[p]`` and ``|P(i)|``.
+) -> torch.Tensor:
+    """Per-anchor ``-1/|P(i)| sum_{p in P(i)} log softmax_{j != i}(s_ij)[p]``, with ``s = q . k / t``.
 
     ``P(i)`` are the keys of the anchor's class other than itself. The positive term is linear in the
     logits, so it is one dot product with the sum of the class's keys (minus the anchor's own key): no
@@ -166,7 +166,7 @@ def multi_positive_loss(
 
     Shape:
         - q: ``(Nq, D)``; k: ``(Nk, D)``; self_index: ``(Nq,)``; k_class: ``(Nk,)`` in ``[0, num_classes)``.
-        - output: ``(Nq,)`` losses and ``(Nq,)`` positive counts (loss of anchors with no positive is 0).
+        - output: ``(Nq,)``; anchors without a positive get 0.
     """
     q = q / temperature
     lse = masked_logsumexp(q, k, self_index)
@@ -176,4 +176,4 @@ def multi_positive_loss(
     num_pos = counts[q_class] - 1  # (Nq,)
     pos_sum = class_sums[q_class] - k[self_index]  # (Nq, D): sum of the positives' keys
     mean_pos_logit = (q * pos_sum).sum(-1) / num_pos.clamp(min=1)
-    return torch.where(num_pos > 0, lse - mean_pos_logit, 0.0), num_pos
+    return torch.where(num_pos > 0, lse - mean_pos_logit, 0.0)

@@ -80,8 +80,8 @@ def debiased_nt_xent(
         # log Ng = lse_neg + log(1 - r) - log(1 - tau_plus), r = tau_plus * n * pos / sum_neg; clamp if r >= 1.
         log_r = (math.log(tau_plus * n) if tau_plus > 0 else -math.inf) + pos - lse_neg[:, None]
         ok = log_r < 0
-        safe_r = torch.where(ok, log_r, -1.0)  # keeps the unused branch finite so its gradient is 0, not NaN
-        log_ng = lse_neg[:, None] + torch.log1p(-safe_r.exp()) - math.log1p(-tau_plus)
+        safe_log_r = torch.where(ok, log_r, -1.0)  # keeps the unused branch finite so its gradient is 0, not NaN
+        log_ng = lse_neg[:, None] + torch.log1p(-safe_log_r.exp()) - math.log1p(-tau_plus)
         log_ng = torch.where(ok, torch.maximum(log_ng, torch.full_like(log_ng, floor)), floor)
         return (torch.logaddexp(pos, log_ng) - pos).mean()
 

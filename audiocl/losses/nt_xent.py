@@ -61,7 +61,7 @@ def nt_xent(
     with full_precision(z):
         q, k, self_index, M = anchors_and_keys(z, similarity, gather_distributed)
         clip = torch.arange(M, device=z.device).repeat(z.shape[0])  # (V * M,): the class of each key is its clip
-        losses, _ = multi_positive_loss(q, k, temperature, self_index, clip, M)
+        losses = multi_positive_loss(q, k, temperature, self_index, clip, M)
         return losses.mean()
 
 

@@ -74,7 +74,7 @@ def supcon(
         labels = labels.to(z.device)
         all_labels = gather_no_grad(labels) if M != B else labels  # (M,)
         classes, k_class = torch.unique(all_labels, return_inverse=True)  # (C,), (M,)
-        losses, _ = multi_positive_loss(q, k, temperature, self_index, k_class.repeat(V), len(classes))
+        losses = multi_positive_loss(q, k, temperature, self_index, k_class.repeat(V), len(classes))
         # Mean over the anchors with positives of all ranks, times the number of ranks gathered: the rank
         # losses then average to the global loss (see audiocl.losses.distributed).
         counts = torch.bincount(k_class, minlength=len(classes)) * V  # embeddings per class, all ranks

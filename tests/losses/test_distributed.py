@@ -18,6 +18,7 @@ CASES = {  # name -> (loss, kwargs, views)
     "nt_xent": ("nt_xent", {"temperature": 0.2}, 3),
     "nt_xent_dot": ("nt_xent", {"temperature": 0.5, "similarity": "dot"}, 2),
     "supcon": ("supcon", {"temperature": 0.1}, 2),
+    "supcon_one_view": ("supcon", {"temperature": 0.1}, 1),  # label 3 has no positive: ranks' counts differ
     "debiased_nt_xent": ("debiased_nt_xent", {"temperature": 0.5, "tau_plus": 0.1}, 2),
     "bilinear": ("bilinear", {}, 2),
     "nt_xent_local": ("nt_xent", {"gather_distributed": False}, 2),  # control: negatives of one rank only
