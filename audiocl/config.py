@@ -50,8 +50,12 @@ class ViewsConfig:
 
 @dataclass
 class AugmentConfig:
+    """A preset of :mod:`audiocl.augment.presets`, or (when ``transforms`` is set) a chain of its transforms:
+    ``transforms: [{name: Gain, min_gain_db: -12, max_gain_db: 0, p: 0.5}, {name: PitchShift, ...}]``."""
+
     preset: str = "none"  # name in audiocl.augment.presets
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # keyword arguments of the preset
+    transforms: list[dict] = field(default_factory=list)  # a custom chain; replaces the preset when given
 
 
 @dataclass

@@ -15,6 +15,7 @@ runs batched on the training device inside the step.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 
@@ -22,7 +23,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from audiocl.config import BranchConfig, Recipe, RecipeError
+from audiocl.config import AugmentConfig, BranchConfig, Recipe, RecipeError
 
 
 class Branch(nn.Module):
@@ -62,6 +63,26 @@ def _build(where: str, factory, name, *args, **kwargs):
         raise RecipeError(f"{where}: {err}") from err
 
 
+def build_augment(cfg: AugmentConfig, sample_rate: int) -> nn.Module:
+    """The recipe's augmentation: its preset, or the chain of ``augment.transforms``."""
+    import audiocl.augment as augment
+
+    if not cfg.transforms:
+        return _build("augment.preset", augment.create_augment, cfg.preset, sample_rate, **cfg.options)
+    chain = []
+    for i, spec in enumerate(cfg.transforms):
+        where = f"augment.transforms.{i}"
+        options = dict(spec)
+        name = options.pop("name", None)
+        cls = getattr(augment, str(name), None)
+        if not (isinstance(cls, type) and issubclass(cls, augment.Transform)):
+            raise RecipeError(f"{where}.name: {name!r} is not a transform of audiocl.augment")
+        if "sample_rate" in inspect.signature(cls).parameters:
+            options["sample_rate"] = sample_rate
+        chain.append(_build(where, cls, None, **options))
+    return augment.Compose(chain)
+
+
 class ContrastiveMethod(L.LightningModule):
     """Self-supervised (optionally semi-supervised) contrastive pretraining from a :class:`Recipe`.
 
@@ -74,11 +95,10 @@ class ContrastiveMethod(L.LightningModule):
         recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
         self.save_hyperparameters({"recipe": recipe.to_dict()})
         self.recipe = recipe
-        from audiocl.augment import create_augment
         from audiocl.losses import create_loss
 
         sr = recipe.data.sample_rate
-        self.augment = _build("augment.preset", create_augment, recipe.augment.preset, sr, **recipe.augment.options)
+        self.augment = build_augment(recipe.augment, sr)
         self.branches = nn.ModuleDict({b.name: Branch(b, sr, f"branches.{i}") for i, b in enumerate(recipe.branches)})
         out_dim = recipe.branches[0].head.out_dim
         loss_options = dict(recipe.loss.options)

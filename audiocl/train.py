@@ -13,6 +13,7 @@ A run folder with ``checkpoints/last.ckpt`` resumes from it: same step, optimize
 
 from __future__ import annotations
 
+import csv
 import json
 import platform
 import sys
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from audiocl.checkpoint import AtomicCheckpointIO
 from audiocl.config import Recipe, save_recipe
@@ -46,9 +49,55 @@ def environment() -> dict:
     }
 
 
+class _ResumingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes ``metrics.csv`` on start; this one keeps the rows logged before the step
+    the run resumes from, so a resumed run's log is one continuous curve."""
+
+    def __init__(self, log_dir: str, keep_before_step: int):
+        self.keep_before_step = keep_before_step
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            keys, rows = list(reader.fieldnames or []), list(reader)
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(r for r in rows if int(r["step"]) < self.keep_before_step)
+        self.metrics_keys = keys
+
+
+class ResumingCSVLogger(CSVLogger):
+    """A CSVLogger that continues ``metrics.csv`` when the run resumes at ``keep_before_step``."""
+
+    def __init__(self, *args, keep_before_step: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keep_before_step = keep_before_step
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumingWriter(self.log_dir, self.keep_before_step)
+        return self._experiment
+
+
 def last_checkpoint(output_dir: str | Path) -> Path | None:
     path = Path(output_dir) / "checkpoints" / "last.ckpt"
     return path if path.is_file() else None
+
+
+def _step_of(checkpoint: str | Path | None) -> int:
+    if checkpoint is None:
+        return 0
+    from audiocl.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(checkpoint).get("global_step", 0))
 
 
 def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbacks: list | None = None):
@@ -114,5 +163,5 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
         save_recipe(recipe, out / "recipe.yaml")
         (out / "environment.json").write_text(json.dumps(environment(), indent=2))
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt")  # the final state, whatever the save interval
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)  # the final state, whatever the interval
     return trainer

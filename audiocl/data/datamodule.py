@@ -102,7 +102,7 @@ class PretrainDataModule(L.LightningDataModule):
 def build_pretrain_dataset(recipe: Recipe):
     """The recipe's pretraining data set: a memory-mapped cache or decoded files, labels masked to
     ``data.label_fraction`` (the rest are -1, unlabelled)."""
-    from audiocl.data import CachedClipDataset, ClipDataset, pretrain_files
+    from audiocl.data import CachedClipDataset, ClipDataset, load_task, pretrain_files
 
     d = recipe.data
     if d.root is None:
@@ -114,6 +114,10 @@ def build_pretrain_dataset(recipe: Recipe):
         files, labels = pretrain_files(d.dataset, d.root, return_labels=True, **d.options)
     except (OSError, ValueError) as err:
         raise RecipeError(f"data: {err}") from err
+    if d.label_fraction > 0 and labels is None and d.dataset == "folder":
+        # A labelled run (CLAR) reads a folder as a folder-per-class tree: the class is the parent folder.
+        task = load_task("folder", d.root)
+        files, labels = [it.path for it in task.items], [int(it.target) for it in task.items]
     if not files:
         raise RecipeError(f"data.root: no audio files found under {d.root} for data.dataset={d.dataset!r}")
     labels = mask_labels(labels, d.label_fraction, recipe.seed) if d.label_fraction > 0 else None
