@@ -18,14 +18,23 @@ DDP normalises each GPU's share), so the result is the gradient of full-batch tr
 BatchNorm batches*, not of BatchNorm over the whole batch; and running statistics are updated in both
 passes (twice per step). Prefer LayerNorm/GroupNorm encoders, a chunk size large enough for stable
 statistics, or SyncBatchNorm-like reasoning when comparing against full-batch numbers.
+
+Under DDP: DDP all-reduces gradients during a backward pass that follows a forward through its wrapper,
+once per step. GradCache runs several backward passes, outside that pattern, so run :func:`cached_step`
+under ``ddp_model.no_sync()`` (Lightning: ``trainer.strategy.block_backward_sync()``), with ``encode``
+calling the unwrapped module, then call :func:`average_gradients` once. With the losses of
+:mod:`audiocl.losses` (which gather keys across ranks) the gradients then equal those of one process on
+the concatenated batch.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
+import torch.distributed as dist
+
+from audiocl.losses.distributed import is_distributed
 
 
 def _get_rng(generators: Sequence[torch.Generator]) -> tuple:
@@ -50,7 +59,6 @@ def cached_step(
     backward: Callable[[torch.Tensor], None] = lambda t: t.backward(),
     *,
     generators: Sequence[torch.Generator] = (),
-    no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
 ) -> torch.Tensor:
     """Accumulate into the parameters' ``.grad`` the gradient of ``loss_fn(encode(inputs))``, chunk by chunk.
 
@@ -68,8 +76,6 @@ def cached_step(
         backward: runs the backward of the loss, e.g. ``LightningModule.manual_backward`` or
             ``lambda t: scaler.scale(t).backward()``; a loss scale it applies carries over to every chunk.
         generators: explicit generators used inside ``encode`` whose states must be replayed too.
-        no_sync: context manager factory entered around every chunk's backward but the last one, e.g.
-            ``ddp_model.no_sync``, so DDP all-reduces the gradients once per step.
 
     Returns:
         The loss, detached.
@@ -99,10 +105,26 @@ def cached_step(
     backward(loss)
     grad = z.grad if z.grad is not None else torch.zeros_like(z)
 
-    for i, (chunk, state, chunk_grad) in enumerate(zip(chunks, states, grad.split(chunk_size), strict=True)):
+    for chunk, state, chunk_grad in zip(chunks, states, grad.split(chunk_size), strict=True):
         _set_rng(state, generators)
-        last = i == len(chunks) - 1
-        with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
-            torch.autograd.backward(encode(chunk), chunk_grad)
+        torch.autograd.backward(encode(chunk), chunk_grad)
     _set_rng(after, generators)
     return loss.detach()
+
+
+def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """Average the parameters' ``.grad`` over all ranks in one all-reduce, as DDP would.
+
+    For steps run under ``no_sync()`` (see the module docstring). Every rank must hold gradients for the
+    same parameters. Does nothing outside ``torch.distributed``.
+    """
+    if not is_distributed():
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(part.view_as(g))

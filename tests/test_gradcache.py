@@ -1,15 +1,13 @@
-"""cached_step: gradients equal one backward over the whole batch, randomness replayed, DDP hooks."""
+"""cached_step: gradients equal one backward over the whole batch, randomness replayed (DDP: tests/losses)."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 import torch
 from torch import nn
 
 from audiocl import gradcache
-from audiocl.gradcache import cached_step
+from audiocl.gradcache import average_gradients, cached_step
 from audiocl.losses import BilinearLoss, nt_xent
 
 B, V, IN_DIM, DIM = 12, 2, 10, 8
@@ -92,16 +90,13 @@ def test_loss_parameters_and_custom_backward():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
-def test_no_sync_wraps_every_chunk_but_the_last():
-    entered = []
-
-    @contextlib.contextmanager
-    def no_sync():
-        entered.append(True)
-        yield
-
-    cached_step(encoder(), batch(), loss_fn, 5, no_sync=no_sync)  # chunks of 5, 5, 2
-    assert len(entered) == 2
+def test_average_gradients_is_a_no_op_in_one_process():
+    model = encoder()
+    cached_step(model, batch(), loss_fn, 5)
+    before = grads(model)
+    average_gradients(model.parameters())
+    for a, b in zip(grads(model), before, strict=True):
+        assert torch.equal(a, b)
 
 
 def test_chunk_size_must_be_positive():

@@ -1,4 +1,5 @@
-"""Under DDP (2 CPU processes, gloo), every loss and the encoder's gradients equal one process on the whole batch."""
+"""Under DDP (2 CPU processes, gloo), every loss, GradCache and the encoder's gradients equal one process on the
+whole batch."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from audiocl.gradcache import average_gradients, cached_step
 from audiocl.losses import create_loss, gather_with_grad
 
 WORLD, LOCAL_BATCH, IN_DIM, DIM = 2, 4, 12, 8
@@ -63,6 +65,13 @@ def _worker(rank: int, port: int, out: str) -> None:
             part = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
             net = Net(case)
             results[case] = step(net, nn.parallel.DistributedDataParallel(net), x[:, part], labels[part])
+        # GradCache under DDP: every backward under no_sync, then one gradient average.
+        x, labels = whole_batch("nt_xent")
+        net = Net("nt_xent")
+        with nn.parallel.DistributedDataParallel(net).no_sync():
+            loss = cached_step(net.encoder, x[:, part].transpose(0, 1), lambda z: net.loss(z.transpose(0, 1)), 3)
+        average_gradients(net.parameters())
+        results["gradcache"] = {"loss": loss, **{n: p.grad.clone() for n, p in net.named_parameters()}}
         # gather_with_grad on its own: rank r gets back the sum over ranks of the gradient of its block.
         a = torch.full((2, 3), float(rank + 1), requires_grad=True)
         gathered = gather_with_grad(a)
@@ -97,6 +106,16 @@ def test_ddp_equals_one_process_on_the_whole_batch(ranks, case):
         if name != "loss":
             for r in ranks:
                 torch.testing.assert_close(r[case][name], expected[name], rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_gradcache_under_ddp_equals_one_process_on_the_whole_batch(ranks):
+    net = Net("nt_xent")
+    expected = step(net, net, *whole_batch("nt_xent"))
+    torch.testing.assert_close(sum(r["gradcache"]["loss"] for r in ranks) / WORLD, expected["loss"], rtol=0, atol=1e-5)
+    for name in ("encoder.weight", "encoder.bias"):
+        for r in ranks:
+            torch.testing.assert_close(r["gradcache"][name], expected[name], rtol=0, atol=1e-5)
 
 
 @pytest.mark.slow
