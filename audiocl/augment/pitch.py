@@ -37,13 +37,11 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int) -> T
     """
     batch, n_freq, n_frames = spec.shape
     real = spec.real.dtype
-    # Expected phase advance of bin k over one hop: 2 pi k hop / n_fft, with n_fft = 2 (freq - 1).
-    omega = torch.linspace(0, math.pi * hop_length, n_freq, device=spec.device, dtype=real)[None, :, None]
     magnitude = torch.nn.functional.pad(spec.abs(), (0, 2))  # two silent frames past the end
-    phase = torch.nn.functional.pad(spec.angle(), (0, 2))
-    # Measured advance between frames m and m+1, once per input frame (not per output frame).
-    delta = phase[:, :, 1:] - phase[:, :, :-1] - omega
-    advance = torch.remainder(omega + delta, 2 * math.pi)  # wrapped: the running sum stays small
+    # Measured advance between frames m and m+1, once per input frame (not per output frame): the angle
+    # of X[m+1] conj(X[m]), wrapped to [0, 2 pi) so that the running sum below stays small.
+    advance = torch.remainder(torch.angle(spec[:, :, 1:] * spec[:, :, :-1].conj()), 2 * math.pi)
+    advance = torch.nn.functional.pad(advance, (0, 2))  # (B, F, n_frames + 1)
     position = torch.arange(frames, device=spec.device, dtype=real)[None, :] * rate[:, None].to(real)
     first = position.floor().long().clamp(max=n_frames)  # (B, J); n_frames indexes a silent frame
     alpha = (position - first).clamp(0, 1)[:, None, :]  # (B, 1, J)
@@ -51,7 +49,7 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int) -> T
     mag = torch.lerp(magnitude.gather(2, index), magnitude.gather(2, index + 1), alpha)
     mag = mag * (position < n_frames)[:, None, :]
     step = advance.gather(2, index)
-    accumulated = phase[:, :, :1] + torch.cumsum(step, dim=2) - step  # frame j: sum of the steps before it
+    accumulated = spec[:, :, :1].angle() + torch.cumsum(step, dim=2) - step  # frame j: the steps before it
     return torch.polar(mag, accumulated)
 
 
