@@ -236,3 +236,39 @@ def test_cli_embed_with_the_mfcc_baseline(audio_dir, tmp_path, capsys):
     assert int(data["segment_samples"]) == 8000
     assert "1 skipped" in capsys.readouterr().out
     assert main(["embed", "--baseline", "mfcc", "--checkpoint", "x.ckpt", str(audio_dir), "--out", str(out)]) == 2
+
+
+@pytest.mark.slow  # imports Lightning through audiocl.methods
+def test_load_encoder_and_random_baseline_from_a_checkpoint(tmp_path, audio_dir):
+    from audiocl.checkpoint import save_atomic
+    from audiocl.cli import main
+    from audiocl.config import load_recipe
+    from audiocl.embed import build_embedder, load_encoder
+    from audiocl.methods import ContrastiveMethod
+    from audiocl.recipes_path import resolve_recipe
+
+    recipe = load_recipe(resolve_recipe("demo"))
+    torch.manual_seed(123)
+    method = ContrastiveMethod(recipe).eval()
+    ckpt = tmp_path / "demo.ckpt"
+    save_atomic({"state_dict": method.state_dict(), "hyper_parameters": {"recipe": recipe.to_dict()}}, ckpt)
+
+    embedder = load_encoder(ckpt, chunk_s=0.5, hop_s=0.25)
+    assert (embedder.sample_rate, embedder.segment_samples, embedder.hop_samples) == (16000, 8000, 4000)
+    audio = 0.3 * torch.randn(2, 12000, generator=torch.Generator().manual_seed(0))
+    branch = method.branches["logmel"]
+    with torch.no_grad():
+        ref = torch.stack([branch.encoder(branch.frontend(audio[:, s : s + 8000])) for s in (0, 4000)], 1)
+    torch.testing.assert_close(embedder.embed(audio, 16000, pooling="none"), ref, rtol=1e-5, atol=1e-6)
+
+    random_a = build_embedder(baseline="random", recipe="demo", chunk_s=0.5)
+    random_b = build_embedder(baseline="random", recipe="demo", chunk_s=0.5)
+    torch.testing.assert_close(random_a.embed(audio, 16000), random_b.embed(audio, 16000))  # seeded
+    assert not torch.allclose(random_a.embed(audio, 16000), embedder.embed(audio, 16000))
+    with pytest.raises(ValueError, match="recipe"):
+        build_embedder(baseline="random")
+
+    out = tmp_path / "ckpt.npz"
+    assert main(["embed", "--checkpoint", str(ckpt), str(audio_dir), "--out", str(out), "--device", "cpu",
+                 "--chunk-s", "0.5", "--no-progress"]) == 0  # fmt: skip
+    assert np.load(out)["embeddings"].shape == (2, 128)

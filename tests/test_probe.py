@@ -236,21 +236,23 @@ def test_probe_and_report_writes_json_markdown_and_plots(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cli_probe_on_the_esc50_layout_with_the_mfcc_baseline(tmp_path, capsys):
+def test_cli_probe_on_the_esc50_layout_with_the_mfcc_baseline_and_a_loader_option(tmp_path, capsys):
     from layouts import make_esc50
 
     from audiocl.cli import main
 
     root = make_esc50(tmp_path / "esc50")
     out = tmp_path / "res.json"
-    code = main(["probe", "--task", "esc50", "--data", str(root), "--baseline", "mfcc", "--sample-rate", "8000",
+    code = main(["probe", "--task", "esc50", "--data", str(root), "--option", "esc10=true",
+                 "--baseline", "mfcc", "--sample-rate", "8000",
                  "--chunk-s", "0.05", "--seeds", "0", "--max-epochs", "60", "--device", "cpu", "--out", str(out),
                  "--report", str(tmp_path / "r.md"), "--plot", str(tmp_path / "plots"), "--projection", "tsne",
                  "--no-progress"])  # fmt: skip
     assert code == 0
     res = json.loads(out.read_text())["results"][0]
     assert [r["split"] for r in res["runs"]] == [f"fold {k}" for k in range(1, 6)]
+    assert res["task"] == "esc10" and res["counts"]["items"] == 40  # 4 ESC-10 classes x 5 folds x 2
     assert res["name"] == "mfcc" and 0 <= res["metrics"]["accuracy"]["mean"] <= 1
-    assert (tmp_path / "plots" / "esc50_mfcc_tsne.png").is_file()
-    assert "esc50" in capsys.readouterr().out
+    assert (tmp_path / "plots" / "esc10_mfcc_tsne.png").is_file()
+    assert "esc10" in capsys.readouterr().out
     assert main(["probe", "--task", "esc50", "--data", str(root)]) == 2  # no embedder chosen

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--data", required=True, metavar="ROOT", help="the data set's root (csv: the CSV file)")
     p.add_argument(
-        "--task-option", action="append", default=[], metavar="KEY=VALUE",
+        "--option", "--task-option", dest="option", action="append", default=[], metavar="KEY=VALUE",
         help="loader option, value parsed as YAML (e.g. convention=12, esc10=true, split=won, target=pitch)",
     )  # fmt: skip
     p.add_argument("--out", help="results JSON")
@@ -49,7 +49,7 @@ def _task_options(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--task-option wants KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--option wants KEY=VALUE, got {pair!r}")
         options[key.replace("-", "_")] = yaml.safe_load(value)
     return options
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print("audiocl probe: give --checkpoint CKPT and/or --baseline random|mfcc", file=sys.stderr)
         return 2
     try:
-        task = load_task(args.task, args.data, **_task_options(args.task_option))
+        task = load_task(args.task, args.data, **_task_options(args.option))
         print(task.summary())
         embedders = {}
         if args.checkpoint:
