@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DATASETS = ("folder", "csv", "magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth")
@@ -24,7 +25,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz of the cached audio (default 16000)")
     p.add_argument("--dtype", choices=("int16", "float16"), default="int16", help="sample type (default int16)")
     p.add_argument("--shard-size", type=int, default=256, help="files per shard (default 256)")
-    p.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: this process)")
+    p.add_argument(
+        "--workers", type=int, default=None,
+        help="decoding processes, one shard each (default: the CPU count up to 8; 0 decodes in this process)",
+    )  # fmt: skip
     p.add_argument(
         "--all-splits",
         action="store_true",
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             args.sample_rate,
             dtype=args.dtype,
             shard_size=args.shard_size,
-            num_workers=args.workers,
+            num_workers=min(8, os.cpu_count() or 1) if args.workers is None else args.workers,
             progress=not args.no_progress,
             **options,
         )
