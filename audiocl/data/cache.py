@@ -23,6 +23,7 @@ import json
 import math
 import os
 import time
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,16 @@ def _write_json(path: Path, obj) -> None:
     _write_atomic(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
 
 
+def _write_npy(f, chunks: list[np.ndarray]) -> None:
+    """Write the concatenation of 1-D ``chunks`` as one ``.npy`` without building it in memory."""
+    shape = (sum(len(c) for c in chunks),)
+    np.lib.format.write_array_header_1_0(
+        f, {"descr": np.lib.format.dtype_to_descr(chunks[0].dtype), "fortran_order": False, "shape": shape}
+    )
+    for c in chunks:
+        f.write(np.ascontiguousarray(c).data)
+
+
 def _encode(audio: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "int16":
         return np.round(np.clip(audio, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
@@ -79,8 +90,7 @@ def _prepare_shard(
         offset += len(data)
     name = f"shard_{shard:05d}.npy"
     if chunks:  # an empty array cannot be memory-mapped: a shard of only bad files gets no .npy
-        array = np.concatenate(chunks)
-        _write_atomic(Path(out) / name, lambda f: np.save(f, array))
+        _write_atomic(Path(out) / name, lambda f: _write_npy(f, chunks))
     meta = {"file": name if chunks else None, "num_samples": offset, "clips": clips, "skipped": skipped}
     _write_json(Path(out) / f"shard_{shard:05d}.json", meta)
     return shard, meta
@@ -275,11 +285,20 @@ class CachedClipDataset(WorkerSeeded, Dataset):
         clip_samples: crop length in samples at the cache's ``sample_rate``.
         sample_rate: if given, must equal the cache's rate (a guard against a stale cache).
         seed: see :mod:`audiocl.data.clips`.
+        max_open_shards: memory maps kept open per process (each holds a file descriptor).
 
     >>> ds = CachedClipDataset("/cache/mtat16k", clip_samples=96000, sample_rate=16000)  # doctest: +SKIP
     """
 
-    def __init__(self, out: str | os.PathLike, clip_samples: int, *, sample_rate: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        clip_samples: int,
+        *,
+        sample_rate: int | None = None,
+        seed: int = 0,
+        max_open_shards: int = 128,
+    ):
         self.out = Path(out).expanduser()
         index_path = self.out / "index.json"
         if not index_path.is_file():
@@ -306,16 +325,22 @@ class CachedClipDataset(WorkerSeeded, Dataset):
         self.labels = [int(c["label"]) for c in clips]
         self._where = np.array([[c["shard"], c["offset"], c["length"]] for c in clips], dtype=np.int64)
         self.skipped = [(Path(s["path"]), s["reason"]) for s in index["skipped"]]
-        self._arrays: dict[int, np.ndarray] = {}
+        self.max_open_shards = int(max_open_shards)
+        self._arrays: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def __getstate__(self) -> dict:
-        return {**super().__getstate__(), "_arrays": {}}  # each worker maps the shards itself
+        return {**super().__getstate__(), "_arrays": OrderedDict()}  # each worker maps the shards itself
 
     def __len__(self) -> int:
         return len(self.files)
 
     def _array(self, shard: int) -> np.ndarray:
-        if shard not in self._arrays:
+        # Each open memory map holds a file descriptor: keep the most recently used ones only.
+        if shard in self._arrays:
+            self._arrays.move_to_end(shard)
+        else:
+            if len(self._arrays) >= self.max_open_shards:
+                self._arrays.popitem(last=False)
             self._arrays[shard] = np.load(self.shard_files[shard], mmap_mode="r")
         return self._arrays[shard]
 

@@ -114,18 +114,20 @@ def test_resume_after_interruption(tmp_path, audio_dir, monkeypatch):
 
 
 def test_no_partial_shard_when_killed_mid_write(tmp_path, audio_dir, monkeypatch):
-    real_save = np.save
+    real_header = np.lib.format.write_array_header_1_0
 
-    def half_save(f, array):
-        f.write(b"\x93NUMPY partial")
+    def killed_after_header(f, header):
+        real_header(f, header)
+        f.write(b"\x00" * 10)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "save", half_save)
+    monkeypatch.setattr(np.lib.format, "write_array_header_1_0", killed_after_header)
     with pytest.raises(KeyboardInterrupt):
         prepare("folder", audio_dir, tmp_path / "c", 8000, shard_size=4, progress=False)
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
-    assert "shard_00000.npy" not in names and "shard_00000.json" not in names  # only the temporary file
-    monkeypatch.setattr(np, "save", real_save)
+    assert "shard_00000.npy" not in names and "shard_00000.json" not in names
+    assert (tmp_path / "c" / "shard_00000.npy.tmp").is_file()
+    monkeypatch.setattr(np.lib.format, "write_array_header_1_0", real_header)
     report = prepare("folder", audio_dir, tmp_path / "c", 8000, shard_size=4, progress=False)
     assert report.num_clips == 10 and not list((tmp_path / "c").glob("*.tmp"))
 
@@ -157,3 +159,12 @@ def test_crop_seed_keys(tmp_path, audio_dir):
     b = CachedClipDataset(tmp_path / "c", 300, seed=5)
     assert torch.equal(a[(9, 42)]["audio"], b[(9, 42)]["audio"])
     assert len({tuple(a[(9, s)]["audio"][:3].tolist()) for s in range(6)}) > 1
+
+
+def test_few_open_shards(tmp_path, audio_dir):
+    prepare("folder", audio_dir, tmp_path / "c", 8000, shard_size=2, progress=False)
+    ds = CachedClipDataset(tmp_path / "c", 200, max_open_shards=2)
+    full = CachedClipDataset(tmp_path / "c", 200)
+    for i in [0, 3, 5, 9, 0, 7]:
+        assert torch.equal(ds[(i, 1)]["audio"], full[(i, 1)]["audio"])
+        assert len(ds._arrays) <= 2
