@@ -124,8 +124,10 @@ class PrepareReport:
             f"{self.elapsed_s:.1f} s",
         ]
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} unreadable file(s):")
-            lines += [f"  {p}: {r}" for p, r in self.skipped]
+            lines.append(f"skipped {len(self.skipped)} unreadable file(s) (all listed in index.json):")
+            lines += [f"  {p}: {r}" for p, r in self.skipped[:20]]
+            if len(self.skipped) > 20:
+                lines.append(f"  ... and {len(self.skipped) - 20} more")
         return "\n".join(lines)
 
 
