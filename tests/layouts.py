@@ -25,6 +25,7 @@ __all__ = [
     "write_tone",
     "make_magnatagatune",
     "make_speech_commands",
+    "make_speech_commands_test_set",
     "make_esc50",
     "make_gtzan",
     "make_nsynth",
@@ -171,6 +172,17 @@ def make_speech_commands(root: Path, *, words: list[str] | None = None, backgrou
         for name in ("white_noise.wav", "pink_noise.wav"):
             write_tone(noise / name, 4.0, 8000, 0.0, noise=0.3)
         (noise / "README.md").write_text("background noise\n")
+    return root
+
+
+def make_speech_commands_test_set(root: Path, per_class: int = 2) -> Path:
+    """The separate 12-class test archive (``speech_commands_test_set_v0.02``): a folder per class, including
+    ``_silence_`` and ``_unknown_``, ``per_class`` files each (0.25 s, 8 kHz) from new speakers."""
+    root = Path(root)
+    for c, name in enumerate(["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+                              "_silence_", "_unknown_"]):  # fmt: skip
+        for i in range(per_class):
+            write_tone(root / name / f"{sc_speaker(100 + i)}_nohash_{c}.wav", 0.25, 8000, 180.0 + 20 * c)
     return root
 
 

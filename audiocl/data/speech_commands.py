@@ -20,7 +20,8 @@ Two label conventions (``convention=``):
   fractions 0.1 by default; ``unknown_fraction=None`` keeps every unknown word). A ``_silence_`` item is a
   ``clip_s``-long segment of a ``_background_noise_`` file at a seeded random offset; the files' first 80 %
   serve train, the next 10 % valid and the last 10 % test, so no noise is shared across splits. (The
-  TensorFlow example instead uses digital silence mixed with noise at training time.)
+  TensorFlow example instead uses digital silence mixed with noise at training time.) ``test_root=`` takes the
+  test split from the separate official 12-class test archive (``speech_commands_test_set_v0.02``) instead.
 
 >>> task = load_speech_commands("/data/speech_commands_v0.02", convention="12")  # doctest: +SKIP
 >>> task.classes[-2:]                                                             # doctest: +SKIP
@@ -86,6 +87,17 @@ def _silence_items(root: Path, counts: dict[str, int], clip_s: float, target: in
     return items
 
 
+def _test_set_items(test_root: Path, classes: list[str]) -> list[Item]:
+    """The official 12-class test archive: one folder per class, ``_silence_`` and ``_unknown_`` included."""
+    items = []
+    for target, name in enumerate(classes):
+        folder = test_root / name
+        if not folder.is_dir():
+            raise LayoutError(f"Speech Commands test archive: folder {folder} not found")
+        items += [Item(f, target, split="test", group=speaker_id(f)) for f in sorted(folder.glob("*.wav"))]
+    return items
+
+
 def load_speech_commands(
     root: str | Path,
     *,
@@ -94,6 +106,7 @@ def load_speech_commands(
     unknown_fraction: float | None = 0.1,
     clip_s: float = 1.0,
     seed: int = 0,
+    test_root: str | Path | None = None,
 ) -> Task:
     """Speech Commands as a single-label task (see the module docstring for the conventions).
 
@@ -103,6 +116,9 @@ def load_speech_commands(
         silence_fraction, unknown_fraction: sizes of ``_silence_``/``_unknown_`` per split ("12" only).
         clip_s: length of a ``_silence_`` segment in seconds.
         seed: the unknown-word subsample and the silence offsets.
+        test_root: ("12" only) the separate official test archive (``speech_commands_test_set_v0.02``:
+            folders for the 10 words, ``_silence_`` and ``_unknown_``), used as the test split instead of
+            ``testing_list.txt``.
     """
     root = Path(root)
     valid_list = _read_list(root / "validation_list.txt")
@@ -125,6 +141,8 @@ def load_speech_commands(
 
     rng = np.random.default_rng(seed)
     if convention == "all":
+        if test_root is not None:
+            raise ValueError("test_root (the 12-class test archive) needs convention='12'")
         classes = words
         items = [Item(f, words.index(f.parent.name), split=split_of(f), group=speaker_id(f)) for f in files]
         notes = f"all {len(words)} words as classes; official validation/testing lists"
@@ -134,7 +152,7 @@ def load_speech_commands(
             raise LayoutError(f"{root}: word folder(s) {missing} not found, needed for the 12-class convention")
         classes = [*WORDS_12, SILENCE, UNKNOWN]
         items, counts = [], {}
-        for split in ("train", "valid", "test"):
+        for split in ("train", "valid") if test_root is not None else ("train", "valid", "test"):
             known = [f for f in files if f.parent.name in WORDS_12 and split_of(f) == split]
             unknown = [f for f in files if f.parent.name not in WORDS_12 and split_of(f) == split]
             if unknown_fraction is not None:
@@ -151,12 +169,15 @@ def load_speech_commands(
             f"({'all other words' if unknown_fraction is None else f'{unknown_fraction:g} x words per split'}), "
             f"seed {seed}; official validation/testing lists"
         )
+        if test_root is not None:
+            items += _test_set_items(Path(test_root), classes)
+            notes += f"; test split from the official test archive {test_root}"
     else:
         raise ValueError(f"convention must be 'all' or '12', got {convention!r}")
 
     # The official lists are built by speaker hash; a speaker in two splits means a corrupted list.
     seen: dict[str, str] = {}
-    for it in items:
+    for it in items if test_root is None else [it for it in items if it.split != "test"]:
         if it.split != seen.setdefault(it.group, it.split):
             raise LayoutError(f"{root}: speaker {it.group} appears in both {seen[it.group]} and {it.split}")
     return Task("speech_commands", items, classes, multilabel=False, notes=notes, options={"convention": convention})

@@ -6,7 +6,7 @@ import math
 import shutil
 
 import pytest
-from layouts import SC_SPEAKERS, SC_WORDS, sc_speaker
+from layouts import SC_SPEAKERS, SC_WORDS, make_speech_commands_test_set, sc_speaker
 
 from audiocl.data import LayoutError, load_task
 from audiocl.data.speech_commands import SILENCE, UNKNOWN, WORDS_12, speaker_id
@@ -105,3 +105,19 @@ def test_listed_file_missing_on_disk(tmp_path, sc_root):
 def test_bad_convention(sc_root):
     with pytest.raises(ValueError, match="convention"):
         load_task("speech_commands", sc_root, convention="35")
+
+
+def test_official_test_archive(tmp_path, sc_root):
+    test_root = make_speech_commands_test_set(tmp_path / "speech_commands_test_set_v0.02")
+    task = load_task("speech_commands", sc_root, convention="12", test_root=test_root)
+    test = task.select(split="test")
+    assert len(test) == 12 * 2 and all(str(it.path).startswith(str(test_root)) for it in test)
+    assert all(task.classes[it.target] == it.path.parent.name for it in test)
+    plain = load_task("speech_commands", sc_root, convention="12")
+    for split in ("train", "valid"):
+        assert [it.path for it in task.select(split=split)] == [it.path for it in plain.select(split=split)]
+    shutil.rmtree(test_root / "_silence_")
+    with pytest.raises(LayoutError, match="_silence_"):
+        load_task("speech_commands", sc_root, convention="12", test_root=test_root)
+    with pytest.raises(ValueError, match="convention='12'"):
+        load_task("speech_commands", sc_root, test_root=test_root)
