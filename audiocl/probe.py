@@ -4,23 +4,27 @@ The protocol (what :func:`run_probe` does for a :class:`audiocl.data.task.Task`)
 
 1. **Embed once.** Every item is cut into chunks by the :class:`audiocl.embed.Embedder` and each chunk is
    embedded once; the per-chunk embeddings stay in memory for every seed, fold and label fraction.
-2. **Splits.** Split tasks use their train/valid/test items. If a task has no validation items, 10% of the
-   training items become the validation set (stratified, and grouped by ``Item.group`` so a speaker or source
-   recording never straddles them). K-fold tasks (ESC-50): each fold is the test set once, the next fold
-   (cyclically) is the validation set and the rest train; the score is the mean over folds.
+2. **Splits.** Split tasks use their train/valid/test items. If a task has no validation items, one tenth
+   of the training items (one of ``min(10, groups)`` folds) becomes the validation set (stratified, and
+   grouped by ``Item.group`` so a speaker or source recording never straddles them). K-fold tasks (ESC-50):
+   each fold is the test set once, the next fold (cyclically) is the validation set and the rest train; the
+   score is the mean over folds. A group found on both sides of a test split is warned about.
 3. **Label fraction.** A seeded subset of the training *items* keeps its labels (1%, 10%, 100% as in CLMR and
    CLAR): stratified per class for single-label tasks (at least one item per class), a plain random subset
    for multi-label ones.
-4. **Standardise** with a ``StandardScaler`` fitted on the training chunks only; validation and test
-   chunks are transformed with it.
+4. **Standardise** (mean and population standard deviation per dimension, as scikit-learn's
+   ``StandardScaler``) with statistics of the training chunks only; validation and test chunks are
+   transformed with them.
 5. **Linear classifier** (``torch``): softmax cross-entropy for single-label tasks, per-class sigmoid +
    binary cross-entropy for multi-label ones; Adam, full batch (mini-batches above ``batch_size`` chunks),
    every chunk labelled with its item's label. Early stopping on the validation loss (``patience`` epochs),
    keeping the best epoch. A small weight-decay grid is searched; the value with the best validation
    *score* is used once on the test set.
 6. **Track-level aggregation.** Predictions are made per chunk and the class probabilities are averaged
-   over each item's chunks (a clip for ESC-50, Speech Commands and NSynth; a track or clip for MagnaTagATune
-   and GTZAN), and the item-level averages are scored: chunk-level scores are never reported.
+   over each item's chunks; the item-level averages are scored, never the chunks. The item is, per task
+   (:data:`ITEM_UNITS`): the 29-s clip for MagnaTagATune (the "track" of CLMR's track-level scores), the
+   30-s track for GTZAN, the 5-s clip for ESC-50, the 1-s utterance (or 1-s background-noise segment) for
+   Speech Commands, the 4-s note for NSynth, the file for folder and CSV tasks.
 7. **Metrics.** Accuracy for single-label tasks; macro ROC-AUC and macro PR-AUC (average precision,
    scikit-learn) over the classes with both positives and negatives in the test set for multi-label ones.
    Mean and sample standard deviation over seeds (default 0, 1, 2).
@@ -46,6 +50,7 @@ import torch.nn.functional as F
 from audiocl.report import format_table, markdown_report, write_json
 
 __all__ = [
+    "ITEM_UNITS",
     "ProbeOptions",
     "LinearProbe",
     "TaskEmbeddings",
@@ -58,6 +63,20 @@ __all__ = [
     "markdown_report",
     "write_json",
 ]
+
+
+#: What one item is, per task name prefix: the unit that chunk predictions are averaged over.
+ITEM_UNITS = {
+    "magnatagatune": "29-s clip (a track excerpt)",
+    "gtzan": "30-s track",
+    "esc": "5-s clip",
+    "speech_commands": "1-s utterance or background-noise segment",
+    "nsynth": "4-s note",
+}
+
+
+def item_unit(task_name: str) -> str:
+    return next((unit for prefix, unit in ITEM_UNITS.items() if task_name.startswith(prefix)), "file")
 
 
 @dataclass
@@ -387,17 +406,23 @@ def _carve_valid(idx: np.ndarray, y: np.ndarray, groups: list, multilabel: bool,
 
     has_groups = any(g is not None for g in groups)
     g = np.array([str(x) if x is not None else f"__item{i}" for i, x in enumerate(groups)])
+    k = min(10, len(np.unique(g)))
+    if k < 2:
+        raise ValueError(
+            f"cannot take a validation split out of {len(idx)} training items in {len(np.unique(g))} group(s); "
+            "give the task a 'valid' split"
+        )
     labels = y if not multilabel else None
     counts = np.bincount(labels) if labels is not None else None
-    stratify = labels is not None and counts[counts > 0].min() >= 10
+    stratify = labels is not None and counts[counts > 0].min() >= k
     if has_groups and stratify:
-        splitter = StratifiedGroupKFold(10, shuffle=True, random_state=seed).split(idx, labels, g)
+        splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, labels, g)
     elif has_groups:
-        splitter = GroupKFold(10).split(idx, groups=g)
+        splitter = GroupKFold(k).split(idx, groups=g)
     elif stratify:
-        splitter = StratifiedKFold(10, shuffle=True, random_state=seed).split(idx, labels)
+        splitter = StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, labels)
     else:
-        splitter = KFold(10, shuffle=True, random_state=seed).split(idx)
+        splitter = KFold(k, shuffle=True, random_state=seed).split(idx)
     train, valid = next(iter(splitter))
     return idx[train], idx[valid]
 
@@ -407,6 +432,8 @@ def _splits(task, usable: np.ndarray, y: np.ndarray, seed: int):
     items = task.items
     if task.folds:
         folds = list(task.folds)
+        if len(folds) < 3:
+            raise ValueError(f"task {task.name!r} has {len(folds)} folds; k-fold probing needs >= 3")
         fold_of = np.array([items[i].fold for i in usable])
         for k, test_fold in enumerate(folds):
             valid_fold = folds[(k + 1) % len(folds)]
@@ -523,8 +550,8 @@ def run_probe(
         "metrics": metrics,
         "runs": runs,
         "aggregation": (
-            f"per-chunk class probabilities averaged over each item ({chunks_per_item:.1f} chunks of "
-            f"{embeddings.chunk_s:.2f} s per item on average); item-level scores"
+            f"per-chunk class probabilities averaged over each item, a {item_unit(task.name)} "
+            f"({chunks_per_item:.1f} chunks of {embeddings.chunk_s:.2f} s per item on average); item-level scores"
         ),
         "protocol": (
             (

@@ -164,6 +164,7 @@ def tone_items(root, n_per_class: int, *, fold_of=None, split_of=None, seconds: 
     return items
 
 
+@pytest.mark.slow  # 2 seeds x 3 folds x 3 weight decays
 def test_kfold_task_reports_the_mean_over_folds(tmp_path):
     items = tone_items(tmp_path, 6, fold_of=lambda i: 1 + i % 3)
     task = Task("tones", items, ["low", "mid", "high"], multilabel=False, folds=[1, 2, 3])
