@@ -594,17 +594,24 @@ def embed_files(
     with tqdm(total=sum(d for d, _ in durations.values()), unit="s", desc="embed", disable=not progress) as bar:
         for path, (duration, num_samples) in durations.items():
             short = len(chunk_starts(num_samples, embedder.segment_samples, embedder.hop_samples)) <= per_read
+            shown = 0.0  # seconds of this file already counted by the bar
             try:
                 if short:  # one read: batch its chunks with the neighbouring files' chunks
                     keep(batcher.add((path, duration), load(path, sr)[0]))
                     continue
                 keep(batcher.flush())  # keep the output in input order
-                per_chunk = torch.cat(list(stream_chunks(path, embedder, chunks_per_read=per_read)))
+                parts = []
+                for part in stream_chunks(path, embedder, chunks_per_read=per_read):
+                    parts.append(part)
+                    step = min(len(part) * embedder.hop_samples / sr, duration - shown)
+                    bar.update(step)  # a long file moves the bar as it goes
+                    shown += step
+                per_chunk = torch.cat(parts)
             except AudioError as e:
                 skip(path, e)
-                bar.update(duration)
+                bar.update(duration - shown)
                 continue
-            keep([((path, duration), per_chunk)])
+            keep([((path, duration - shown), per_chunk)])
         keep(batcher.flush())
 
     dim = embedder.embedding_dim
