@@ -21,22 +21,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="clip length in seconds at 16 kHz (default 1)")
     parser.add_argument("--device", default="cpu", help="device for audiocl and torchaudio (default cpu)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds; the best counts (default 5)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def _best_times(impls: dict, repeats: int, sync) -> dict[str, float]:
-    """Best wall time of each ``fn()`` over ``repeats`` rounds, after a warm-up round.
+    """Best wall time of each ``fn()`` over ``repeats`` consecutive runs, after one warm-up run.
 
-    The implementations take turns within each round, so that load from other processes falls on all
-    of them alike; the best round is the least disturbed one (as ``timeit`` recommends).
+    The best run is the least disturbed by other processes (as ``timeit`` recommends). Each implementation
+    runs as a block: interleaving them made whichever ran right after librosa's per-clip loop ~1.7x slower
+    (allocator and cache state), which measured the neighbour rather than the implementation.
     """
     best = {}
-    for round_ in range(repeats + 1):
-        for name, fn in impls.items():
+    for name, fn in impls.items():
+        fn()  # warm-up: FFT plans, librosa's caches, CUDA kernels
+        sync()
+        for _ in range(repeats):
             start = time.perf_counter()
             fn()
             sync()
-            if round_:  # round 0 warms up (FFT plans, librosa's caches, CUDA kernels)
-                best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
+            best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
     return best
 
 
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.seconds <= 0 or args.repeats < 1:
         raise SystemExit("--batch-size and --repeats must be >= 1 and --seconds > 0")
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     generator = torch.Generator().manual_seed(0)
@@ -102,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for feature, impls in cases.items():
-        reference = np.asarray(impls["librosa (per clip)"](), dtype=np.float64)
         rates = {name: args.batch_size / t for name, t in _best_times(impls, args.repeats, sync).items()}
+        reference = np.asarray(impls["librosa (per clip)"](), dtype=np.float64)
         for name, fn in impls.items():
             out = fn()
             out = out.squeeze(1).double().cpu().numpy() if isinstance(out, torch.Tensor) else out
