@@ -233,7 +233,7 @@ def make_gtzan(root: Path, *, per_genre: int = 5, folder: str = "genres", filter
     if filtered:
         parts = {"train": (0, 1), "valid": (2,), "test": (3,)}
         for split, idx in parts.items():
-            lines = [f"{genre}/{genre}.{i:05d}.wav" for genre in GTZAN_GENRES for i in idx]
+            lines = [f"{genre}/{genre}.{i:05d}.wav" for genre in GTZAN_GENRES for i in idx if i < per_genre]
             (root / f"{split}_filtered.txt").write_text("\n".join(lines) + "\n")
     return root
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from audiocl.data.task import Item, LayoutError, Task, require_file
+from audiocl.data.task import Item, LayoutError, Task, require_audio, require_file
 
 __all__ = ["load_esc50", "COLUMNS"]
 
@@ -53,6 +53,7 @@ def load_esc50(root: str | Path, *, esc10: bool = False) -> Task:
     items = [
         Item(audio_dir / r["filename"], index[int(r["target"])], fold=int(r["fold"]), group=r["src_file"]) for r in rows
     ]
+    require_audio(items, meta)
     folds = sorted({it.fold for it in items})
     name = "esc10" if esc10 else "esc50"
     notes = f"{name}: official {len(folds)} folds (meta/esc50.csv), mean over folds"

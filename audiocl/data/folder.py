@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiocl.data.task import Item, LayoutError, Task, stratified_splits
+from audiocl.data.task import Item, LayoutError, Task, require_audio, stratified_splits
 
 __all__ = ["list_audio", "read_file_list", "load_folder", "load_csv", "normalize_split"]
 
@@ -227,4 +227,5 @@ def load_csv(
         )
         for row, t, s in zip(rows, targets, splits, strict=True)
     ]
+    require_audio(items, path)
     return Task("csv", items, classes, multilabel=multilabel, notes=notes)

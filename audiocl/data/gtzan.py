@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiocl.data.task import Item, LayoutError, Task, stratified_splits
+from audiocl.data.task import Item, LayoutError, Task, require_audio, stratified_splits
 
 __all__ = ["load_gtzan", "GENRES", "SPLIT_FILES"]
 
@@ -74,6 +74,7 @@ def load_gtzan(
                 if genre not in GENRES:
                     raise LayoutError(f"{found / name}, line {n}: {rel!r} does not start with a genre folder")
                 items.append(Item(genres_dir / rel, GENRES.index(genre), split=split))
+        require_audio(items, found / "*_filtered.txt")
         notes = f"fault-filtered split (Kereliuk et al. 2015) from {found}"
     else:
         files = [

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiocl.data.task import Item, LayoutError, Task, require_file
+from audiocl.data.task import Item, LayoutError, Task, require_audio, require_file
 
 __all__ = ["load_magnatagatune", "read_annotations", "top_tags", "FOLDER_SPLIT"]
 
@@ -177,4 +177,5 @@ def load_magnatagatune(
 
     else:
         raise ValueError(f"split must be 'folder', 'won' or 'pons', got {split!r}")
+    require_audio(items, d if split != "folder" else root / ANNOTATIONS)
     return Task("magnatagatune", items, classes, multilabel=True, notes=notes, options={"split": split})

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audiocl.data.task import Item, LayoutError, Task, require_file
+from audiocl.data.task import Item, LayoutError, Task, require_audio, require_file
 
 __all__ = ["load_nsynth", "FAMILIES", "PITCH_RANGE"]
 
@@ -59,6 +59,7 @@ def load_nsynth(root: str | Path, *, target: str = "instrument_family") -> Task:
                     continue
                 value -= lo
             items.append(Item(root / folder / "audio" / f"{note_str}.wav", value, split=split, group=group))
+        require_audio([it for it in items if it.split == split], meta_path)
     classes = FAMILIES if target == "instrument_family" else [str(p) for p in range(lo, hi + 1)]
     notes = (
         "instrument family, 11 classes" if target == "instrument_family" else f"pitch, MIDI {lo}-{hi} (88 classes)"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Item", "Task", "TASKS", "load_task", "require_file", "LayoutError", "stratified_splits"]
+__all__ = ["Item", "Task", "TASKS", "load_task", "require_file", "require_audio", "LayoutError", "stratified_splits"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -34,6 +34,15 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise LayoutError(f"{what}: expected file {path} not found. Check the data root and its layout.")
     return path
+
+
+def require_audio(items: Sequence[Item], source: Path | str) -> None:
+    """Raise :class:`LayoutError` if any item's file is missing, naming ``source`` (the list) and a file."""
+    missing = [it.path for it in items if not it.path.is_file()]
+    if missing:
+        raise LayoutError(
+            f"{source} lists {len(missing)} audio file(s) not found under the data root, e.g. {missing[0]}"
+        )
 
 
 @dataclass

@@ -119,6 +119,8 @@ def test_pons_tag_names_come_from_the_data(tmp_path, mtat_root):
     # Pons files carry no tag names; a file whose first two columns are swapped (as a tie could do) must
     # give swapped names, and a column matching no tag is an error.
     shutil.copy(mtat_root / "annotations_final.csv", tmp_path)
+    for folder in MTAT_FACTS["folders"]:
+        (tmp_path / folder).symlink_to(mtat_root / folder)
     ours = load_task("magnatagatune", mtat_root, split="pons")
     for name in ("train", "val", "test"):
         lines = []

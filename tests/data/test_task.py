@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from audiocl.data import TASKS, LayoutError, load_task, prepare, pretrain_files
@@ -60,3 +62,25 @@ def test_pretrain_files(mtat_root, sc_root, esc_root, gtzan_root, nsynth_root, f
         pretrain_files("librispeech", tmp_path)
     with pytest.raises(LayoutError, match="no audio files"):
         pretrain_files("folder", tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "name, fixture, victim, options",
+    [
+        ("magnatagatune", "mtat_root", "5/artist_5-album_5-01-song_5-30-59.mp3", {}),
+        ("magnatagatune", "mtat_root", "1/artist_1-album_1-01-song_1-30-59.mp3", {"split": "won"}),
+        ("esc50", "esc_root", "audio/3-120003-A-20.wav", {}),
+        ("gtzan", "gtzan_root", "genres/jazz/jazz.00002.wav", {}),
+        ("nsynth", "nsynth_root", "nsynth-valid/audio/guitar_acoustic_005-060-100.wav", {}),
+        ("csv", "csv_file", "clips/clip_07.wav", {}),
+    ],
+)
+def test_listed_audio_missing_is_named(request, tmp_path, name, fixture, victim, options):
+    src = request.getfixturevalue(fixture)
+    is_file = src.is_file()
+    root = tmp_path / "copy"
+    shutil.copytree(src.parent if is_file else src, root)
+    assert (root / victim).is_file()
+    (root / victim).unlink()
+    with pytest.raises(LayoutError, match=victim.split("/")[-1]):
+        load_task(name, root / src.name if is_file else root, **options)
