@@ -250,7 +250,10 @@ def fit_probe(
         W, b, epochs, vloss = _train_linear(x_tr_t, y_tr_t, x_va_t, y_va_t, multilabel, num_classes, wd, seed, opts)
         probe = LinearProbe(mean, scale, W, b, multilabel, wd, epochs, vloss)
         probs = _item_mean(probe.predict_proba(xva), own_va, len(y_valid))
-        valid_score = _primary(score(probs, y_valid, multilabel), multilabel)
+        try:
+            valid_score = _primary(score(probs, y_valid, multilabel), multilabel)
+        except ValueError:  # a tiny validation set where no tag is both present and absent: use the loss
+            valid_score = -vloss
         if valid_score > best_score:
             best, best_score = probe, valid_score
     best.valid_score = best_score

@@ -103,6 +103,16 @@ def test_auc_leaves_out_tags_without_positives_in_the_test_set():
     assert out["classes_scored"] == 1 and out["roc_auc"] == 1.0 and list(out["per_class_roc_auc"]) == ["x"]
 
 
+def test_tiny_validation_set_without_scorable_tags_falls_back_to_the_loss():
+    rng = np.random.default_rng(4)
+    x, y = tags(60, rng)
+    every_tag = np.ones((3, 3), dtype=np.float32)  # ROC-AUC undefined on this validation set
+    out = probe_embeddings(x, y, x[:3], every_tag, x, y, multilabel=True, options=FAST)
+    assert out["valid_score"] < 0 and 0 <= out["roc_auc"] <= 1  # minus the validation loss; test still scored
+    with pytest.raises(ValueError, match="no class has both"):
+        score(np.full((3, 3), 0.5), every_tag, multilabel=True)
+
+
 def test_chunk_predictions_are_averaged_per_item():
     rng = np.random.default_rng(3)
     xtr, ytr = clusters(150, rng)
