@@ -58,6 +58,8 @@ def filter_fft(x: Tensor, responses: Tensor, pad: int) -> Tensor:
 class _Filter(Transform):
     """Shared machinery: the FFT grid, the padding and the cutoff validation."""
 
+    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+
     def __init__(self, sample_rate: int, order: int, p: float) -> None:
         super().__init__(p)
         if int(sample_rate) <= 0:

@@ -47,6 +47,8 @@ class AddNoise(Transform):
     torch.Size([2, 1000])
     """
 
+    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+
     def __init__(
         self,
         min_snr_db: float = 3.0,

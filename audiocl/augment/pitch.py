@@ -37,7 +37,8 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int) -> T
     """
     batch, n_freq, n_frames = spec.shape
     real = spec.real.dtype
-    magnitude = torch.nn.functional.pad(spec.abs(), (0, 2))  # two silent frames past the end
+    # |X| as sqrt(re^2 + im^2) and the output from cos/sin: 2-4x faster on the CPU than abs() and polar().
+    magnitude = torch.nn.functional.pad((spec.real.square() + spec.imag.square()).sqrt(), (0, 2))  # 2 silent frames
     # Measured advance between frames m and m+1, once per input frame (not per output frame): the angle
     # of X[m+1] conj(X[m]), wrapped to [0, 2 pi) so that the running sum below stays small.
     advance = torch.remainder(torch.angle(spec[:, :, 1:] * spec[:, :, :-1].conj()), 2 * math.pi)
@@ -50,7 +51,7 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int) -> T
     mag = mag * (position < n_frames)[:, None, :]
     step = advance.gather(2, index)
     accumulated = spec[:, :, :1].angle() + torch.cumsum(step, dim=2) - step  # frame j: the steps before it
-    return torch.polar(mag, accumulated)
+    return torch.complex(mag * torch.cos(accumulated), mag * torch.sin(accumulated))
 
 
 def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
@@ -126,7 +127,8 @@ def speed(x: Tensor, rate: Tensor, sample_rate: int) -> Tensor:
         n = fast_len(samples + samples // 8)
         freqs = torch.fft.rfftfreq(n, d=1.0 / sample_rate, device=x.device, dtype=x.dtype)
         cutoff = 0.45 * sample_rate / rate.clamp_min(1).to(x.dtype)
-        x = filter_fft(x, butterworth(freqs, cutoff, 8, "lowpass"), samples // 8)
+        response = torch.where((rate > 1)[:, None], butterworth(freqs, cutoff, 8, "lowpass"), 1.0)  # rows
+        x = filter_fft(x, response, samples // 8)
     return interpolate(x, rate, samples)
 
 
@@ -136,6 +138,8 @@ def _default_n_fft(sample_rate: int) -> int:
 
 
 class _Vocoder(Transform):
+    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+
     def __init__(self, sample_rate: int, n_fft: int | None, hop_length: int | None, p: float) -> None:
         super().__init__(p)
         if int(sample_rate) <= 0:
@@ -238,6 +242,8 @@ class Speed(Transform):
     >>> sp(torch.randn(2, 1600), torch.Generator().manual_seed(0)).shape
     torch.Size([2, 1600])
     """
+
+    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
 
     def __init__(self, sample_rate: int, min_rate: float = 0.9, max_rate: float = 1.1, p: float = 1.0) -> None:
         super().__init__(p)

@@ -70,6 +70,8 @@ class Reverb(Transform):
     torch.Size([2, 1600])
     """
 
+    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+
     def __init__(
         self,
         sample_rate: int,
@@ -148,6 +150,8 @@ class ImpulseResponse(Transform):
 
     >>> ir = ImpulseResponse("irs/", sample_rate=16000)  # doctest: +SKIP
     """
+
+    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
 
     def __init__(
         self,

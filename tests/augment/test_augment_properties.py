@@ -144,3 +144,22 @@ def test_cuda_matches_cpu(name, ir_folder):
     assert cuda.device.type == "cuda" and torch.isfinite(cuda).all()
     if name not in RANDOM_SIGNALS:
         torch.testing.assert_close(cuda.cpu(), cpu, atol=2e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: A.LowPass(SR),
+        lambda: A.PitchShift(SR, min_semitones=3, max_semitones=3, n_fft=256),
+        lambda: A.Speed(SR),
+    ],
+)
+def test_cpu_chunks_give_the_whole_batch_result(make, monkeypatch):
+    """Large CPU batches are applied base.CPU_CHUNK examples at a time; the result must not change."""
+    from audiocl.augment import base
+
+    x = 0.3 * torch.randn(base.CPU_CHUNK * 2 + 3, 4000, generator=torch.Generator().manual_seed(0))
+    chunked = make()(x, torch.Generator().manual_seed(1))
+    monkeypatch.setattr(base, "CPU_CHUNK", 10**6)
+    whole = make()(x, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)
