@@ -96,7 +96,8 @@ def info(path: str | os.PathLike) -> AudioInfo:
     """Sample rate, length and channel count of ``path`` from its header, without decoding the audio.
 
     Raises :class:`AudioError` for a missing, empty, truncated or non-audio file. A valid file with no
-    samples reports ``num_frames == 0`` (:func:`load` raises for it).
+    samples reports ``num_frames == 0`` (:func:`load` raises for it). For an MP3 without a Xing/Info/VBRI
+    tag, ``num_frames`` is libsndfile's estimate from the file size and may exceed the decodable length.
 
     >>> info("clip.wav").duration_s  # doctest: +SKIP
     4.0
@@ -144,7 +145,7 @@ def load(
 
     path = Path(path)
     with _open(path) as f:
-        rate, total = int(f.samplerate), int(f.frames)
+        rate, total, mp3 = int(f.samplerate), int(f.frames), f.format == "MP3"
         if total == 0:
             raise AudioError(path, "zero length: the file holds no samples")
         start = int(round(offset_s * rate))
@@ -156,7 +157,7 @@ def load(
         if wanted <= 0:
             raise AudioError(path, f"duration_s={duration_s} selects no samples at {rate} Hz")
         try:
-            if f.format == "MP3":
+            if mp3:
                 # libsndfile's MP3 decoder (1.2.2, in the soundfile 0.14 wheels) returns wrong samples after
                 # a seek or from a second read call; one read from the start is right, so drop the offset.
                 data = f.read(start + wanted, dtype="float32", always_2d=True)[start:]
@@ -165,7 +166,9 @@ def load(
                 data = f.read(wanted, dtype="float32", always_2d=True)  # (frames, channels)
         except (sf.SoundFileError, RuntimeError) as e:
             raise AudioError(path, f"decoding failed, the file is corrupt or truncated ({e})") from e
-    if len(data) < wanted:
+    if len(data) == 0:
+        raise AudioError(path, f"offset_s={offset_s} lies beyond the decodable audio (corrupt or truncated file)")
+    if len(data) < wanted and not (mp3 and not _mp3_length_is_exact(path)):
         raise AudioError(path, f"truncated: header promises {wanted} frames from the offset, decoded {len(data)}")
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if not np.isfinite(mono).all():
@@ -174,6 +177,19 @@ def load(
     if sample_rate is not None and sample_rate != rate:
         audio, rate = resample(audio, rate, int(sample_rate)), int(sample_rate)
     return audio.clamp_(-1.0, 1.0), rate
+
+
+def _mp3_length_is_exact(path: Path) -> bool:
+    """Whether an MP3 states its length in a Xing/Info/VBRI tag; without one, libsndfile estimates the
+    length from the file size and bit rate, often a little long (libsndfile issues #876, #1001)."""
+    with open(path, "rb") as f:
+        head = f.read(10)
+        start = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag: syncsafe size, + footer if flagged
+            start = 10 + int.from_bytes(bytes(b & 0x7F for b in head[6:10]), "big") + (10 if head[5] & 0x10 else 0)
+        f.seek(start)
+        first_frame = f.read(2048)
+    return any(tag in first_frame[:200] for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 @functools.lru_cache(maxsize=32)

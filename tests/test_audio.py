@@ -203,6 +203,23 @@ def test_mp3_offset_and_duration(tmp_path):
         torch.testing.assert_close(part, full[start : start + 11025], rtol=0, atol=0)
 
 
+def test_mp3_length_estimate_is_not_truncation(tmp_path, monkeypatch):
+    # Without a Xing/Info/VBRI tag libsndfile estimates an MP3's length from its size, often a little long
+    # (libsndfile#1001): a short read is then no evidence of truncation. With the tag it is.
+    tagged = tmp_path / "tagged.mp3"
+    save(tagged, sine(440.0, 44100, 0.5), 44100)
+    data = tagged.read_bytes()
+    at = data.find(b"Xing") if b"Xing" in data[:200] else data.find(b"Info")
+    untagged = tmp_path / "untagged.mp3"
+    untagged.write_bytes(data[:at] + b"\0\0\0\0" + data[at + 4 :])
+    decodable = len(load(untagged)[0])
+
+    overestimate = property(lambda self: self._info.frames + 5000)
+    monkeypatch.setattr(sf.SoundFile, "frames", overestimate)
+    assert len(load(untagged)[0]) == decodable
+    expect_error(tagged, "truncated")
+
+
 def test_info_does_not_decode(tmp_path, monkeypatch):
     path = tmp_path / "i.flac"
     save(path, noise(0.75, channels=2), SR)
