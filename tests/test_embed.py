@@ -272,3 +272,17 @@ def test_load_encoder_and_random_baseline_from_a_checkpoint(tmp_path, audio_dir)
     assert main(["embed", "--checkpoint", str(ckpt), str(audio_dir), "--out", str(out), "--device", "cpu",
                  "--chunk-s", "0.5", "--no-progress"]) == 0  # fmt: skip
     assert np.load(out)["embeddings"].shape == (2, 128)
+
+
+def test_bench_embed_batched_agrees_with_the_per_clip_loop(capsys):
+    import argparse
+
+    from audiocl.bench import embed as bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--clips", "3", "--seconds", "0.6", "--chunk-s", "0.25", "--repeats", "1"])
+    assert bench.run(args) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("Embedder", "per-clip"))]
+    assert len(rows) == 2
+    assert all(float(row[-1]) < 1e-4 for row in rows)  # max |diff| between the two paths
