@@ -455,7 +455,8 @@ def build_embedder(
 def find_audio_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand inputs into audio files, in order, without duplicates.
 
-    An input is a folder (searched recursively for :data:`audiocl.audio.AUDIO_EXTENSIONS`, sorted), a list
+    An input is a folder (searched recursively for :data:`audiocl.audio.AUDIO_EXTENSIONS`, sorted, hidden
+    files and folders left out), a list
     file (suffix ``.txt``, ``.lst`` or ``.list``: one path per line, ``#`` comments and blank lines ignored,
     relative paths taken from the list file's folder) or an audio file. A missing input raises ValueError;
     a missing file named inside a list file is kept, so that it is reported and skipped with the unreadable ones.
@@ -466,7 +467,13 @@ def find_audio_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = [p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
+            found = [
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in AUDIO_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)  # ._x.wav, .cache/
+                and p.is_file()
+            ]
             files.extend(sorted(found))
         elif path.suffix.lower() in LIST_SUFFIXES:
             if not path.is_file():
@@ -512,7 +519,10 @@ def stream_chunks(
         block = starts[first : first + m]
         lo, hi = int(block[0]), int(block[-1]) + S
         hi_valid = min(hi, num_samples)  # ask only for audio that exists; the rest is zero-padded
-        audio, _ = load(path, sr, offset_s=lo / sr, duration_s=(hi_valid - lo) / sr)
+        # At the file's own rate the last window can round to its final frame or to none: read at least one.
+        offset_s = min(lo / sr, (meta.num_frames - 1) / meta.sample_rate)
+        duration_s = max((hi_valid - lo) / sr, 1 / meta.sample_rate)
+        audio, _ = load(path, sr, offset_s=offset_s, duration_s=duration_s)
         audio = audio[: hi - lo]
         yield embedder.embed_windows(audio[None], block - lo)[0].cpu()
 

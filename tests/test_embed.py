@@ -155,6 +155,7 @@ def audio_dir(tmp_path):
     save(root / "sub" / "b.flac", sine(600, 22050, 0.2), 22050)
     (root / "sub" / "broken.wav").write_bytes(b"RIFF\x00\x00not audio at all")
     (root / "notes.md").write_text("not audio, not listed")
+    (root / "._a.wav").write_bytes(b"AppleDouble metadata, hidden: not listed")
     return root
 
 
@@ -286,3 +287,15 @@ def test_bench_embed_batched_agrees_with_the_per_clip_loop(capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("Embedder", "per-clip"))]
     assert len(rows) == 2
     assert all(float(row[-1]) < 1e-4 for row in rows)  # max |diff| between the two paths
+
+
+def test_streaming_reads_the_last_sliver_of_an_upsampled_file(tmp_path):
+    from audiocl.frontends import Waveform
+
+    # 100 frames at 8 kHz are 200 samples at 16 kHz; chunks of 199 start at 0 and 199, and the second one
+    # begins on the file's last frame at 8 kHz, less than one source sample long.
+    save(tmp_path / "short.wav", sine(440, 8000, 100 / 8000), 8000)
+    torch.manual_seed(0)
+    embedder = Embedder(Waveform(), nn.Sequential(nn.Flatten(), nn.Linear(199, 4)), SR, 199, batch_size=1)
+    report = embed_files(embedder, [tmp_path / "short.wav"], tmp_path / "e.npz", progress=False, chunks_per_read=1)
+    assert not report.skipped and report.num_chunks == 2
