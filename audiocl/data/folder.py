@@ -57,9 +57,12 @@ def list_audio(root: str | os.PathLike, extensions: Sequence[str] | None = None)
         return [root] if root.suffix.lower() in exts else []
     if not root.is_dir():
         raise LayoutError(f"audio folder {root} does not exist")
-    found = []
+    found, seen = [], {os.path.realpath(root)}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # Follow symlinked folders, but never into one already walked (a link cycle would never end).
+        keep = [d for d in sorted(dirnames) if not d.startswith(".")]
+        dirnames[:] = [d for d in keep if os.path.realpath(os.path.join(dirpath, d)) not in seen]
+        seen.update(os.path.realpath(os.path.join(dirpath, d)) for d in dirnames)
         found.extend(Path(dirpath) / f for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in exts)
     return sorted(found)
 

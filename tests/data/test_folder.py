@@ -79,3 +79,10 @@ def test_read_file_list(tmp_path, csv_file):
     shutil.copy(files[0], tmp_path / "x.wav")
     plain.write_text(f"x.wav\n{files[1]}\n")
     assert read_file_list(plain) == [tmp_path / "x.wav", files[1]]
+
+
+def test_list_audio_follows_links_without_cycles(tmp_path, folder_root):
+    (tmp_path / "linked").symlink_to(folder_root / "bird")
+    (tmp_path / "loop").symlink_to(tmp_path)  # a cycle
+    files = list_audio(tmp_path)
+    assert len(files) == FOLDER_CLASSES["bird"] and all(f.parts[-2] == "linked" for f in files)
