@@ -315,9 +315,19 @@ class _ChunkBatcher:
         if not self.keys:
             return []
         e = self.embedder
-        windows = torch.cat(self.windows)
-        out = torch.cat([e._forward(windows[lo : lo + e.batch_size].to(e.device)).cpu()
-                         for lo in range(0, len(windows), e.batch_size)])  # fmt: skip
+        outs, batch, size = [], [], 0
+        for windows in self.windows:  # copy batch_size windows at a time, never the whole overlapping set
+            lo = 0
+            while lo < len(windows):
+                part = windows[lo : lo + e.batch_size - size]
+                batch.append(part)
+                size, lo = size + len(part), lo + len(part)
+                if size == e.batch_size:
+                    outs.append(e._forward(torch.cat(batch).to(e.device)).cpu())
+                    batch, size = [], 0
+        if batch:
+            outs.append(e._forward(torch.cat(batch).to(e.device)).cpu())
+        out = torch.cat(outs)
         done = list(zip(self.keys, out.split([len(w) for w in self.windows]), strict=True))
         self.keys, self.windows, self.count = [], [], 0
         return done
