@@ -82,7 +82,7 @@ class ClipDataset(WorkerSeeded, Dataset):
     A file that cannot be decoded (:class:`audiocl.audio.AudioError`) is skipped: another index is drawn,
     the file is added to ``.skipped`` as ``(path, reason)``, never retried in this process, and a warning
     names it once. (Each DataLoader worker holds its own copy, so ``.skipped`` in the main process lists
-    only what the main process saw; the warnings reach the log from every worker.)
+    only what the main process saw; the warnings, and ``skip_log`` if given, cover every worker.)
 
     Args:
         files: audio file paths.
@@ -91,6 +91,8 @@ class ClipDataset(WorkerSeeded, Dataset):
         labels: optional class index per file (``-1`` in the item when None).
         seed: see the module docstring.
         max_retries: how many replacement files to try before giving up on an item.
+        skip_log: a text file to which every process appends ``path<TAB>reason`` per skipped file (once
+            per process that meets it), so the run can list them all (e.g. ``run_dir/skipped_files.tsv``).
 
     Items (``ds[index]`` or ``ds[(index, crop_seed)]``, see the module docstring):
         ``{"audio": Tensor (clip_samples,) float32, "length": int, "label": int, "index": int}``;
@@ -112,6 +114,7 @@ class ClipDataset(WorkerSeeded, Dataset):
         labels: Sequence[int] | None = None,
         seed: int = 0,
         max_retries: int = 20,
+        skip_log: str | os.PathLike | None = None,
     ):
         if len(files) == 0:
             raise ValueError("ClipDataset needs at least one file")
@@ -127,6 +130,7 @@ class ClipDataset(WorkerSeeded, Dataset):
         self.labels = None if labels is None else [int(x) for x in labels]
         self.seed = int(seed)
         self.max_retries = int(max_retries)
+        self.skip_log = None if skip_log is None else Path(skip_log)
         self.skipped: list[tuple[Path, str]] = []
         self._bad: set[int] = set()
 
@@ -165,6 +169,9 @@ class ClipDataset(WorkerSeeded, Dataset):
                     self._bad.add(index)
                     self.skipped.append((self.files[index], e.reason))
                     warnings.warn(f"skipping unreadable audio file {e}", RuntimeWarning, stacklevel=2)
+                    if self.skip_log is not None:  # one short appended line: safe from many workers at once
+                        with open(self.skip_log, "a") as log:
+                            log.write(f"{self.files[index]}\t{e.reason}\n")
                 else:
                     audio, length = fit_length(audio, self.clip_samples)
                     label = -1 if self.labels is None else self.labels[index]

@@ -139,3 +139,13 @@ def test_crop_seed_keys_ignore_what_the_process_knew(files):
             want = fresh[(0, crop_seed)]
         got = knew[(0, crop_seed)]
         assert got["index"] == want["index"] != 0 and torch.equal(got["audio"], want["audio"])
+
+
+def test_skip_log_collects_every_worker(tmp_path, files):
+    log = tmp_path / "skipped.tsv"
+    ds = ClipDataset([files["empty"], files["text"], *files["long"]], 8000, 400, skip_log=log)
+    loader = DataLoader(ds, batch_sampler=[[(0, 1), (2, 1)], [(1, 2), (3, 2)]], num_workers=2)
+    list(loader)  # the workers warn on their own stderr
+    logged = {line.split("\t")[0] for line in log.read_text().splitlines()}  # once per worker that met it
+    assert logged == {str(files["empty"]), str(files["text"])}
+    assert ds.skipped == []  # the workers' copies skipped them, not this process
