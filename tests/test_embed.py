@@ -118,11 +118,11 @@ def test_embed_many_batches_clips_together_and_matches_embed(embedder):
     forward = embedder._forward
     embedder._forward = lambda x: calls.append(len(x)) or forward(x)
     got = dict(embed_many(embedder, enumerate(clips)))
+    # 1 + 4 chunks fill one batch of 5; 2 + 7 make one of 5 and one of 4: clips share forward passes
+    assert calls == [5, 5, 4]
     assert sorted(got) == [0, 1, 2, 3]
     for i, clip in enumerate(clips):
         torch.testing.assert_close(got[i], embedder.embed(clip, SR, pooling="none"), rtol=1e-5, atol=1e-6)
-    # 1 + 4 chunks fill one batch of 5; 2 + 7 make one of 5 and one of 4: clips share forward passes
-    assert calls == [5, 5, 4]
 
 
 @pytest.mark.slow  # librosa's first MFCC call compiles (numba): seconds
