@@ -66,6 +66,7 @@ class HeadConfig:
     activation: str = "relu"
     final_norm: str = "none"
     final_activation: str = "none"
+    bias: bool = True  # SimCLR's (and CLMR's) projector has no biases
 
 
 @dataclass
@@ -124,7 +125,7 @@ class TrainerConfig:
     checkpoint_every_n_steps: int = 1000  # a kept checkpoint every N steps, besides last.ckpt
     last_every_n_steps: int = 50  # how often last.ckpt (the resume point) is rewritten
     gradient_clip_val: float | None = None
-    chunk_size: int | None = None  # GradCache: embed the batch in chunks of this many clips (None = off)
+    chunk_size: int | None = None  # GradCache: embed in chunks of this many rows (views x clips); None = off
     channels_last: bool = False
     compile: bool = False
     progress_bar: bool = True

@@ -15,6 +15,7 @@ runs batched on the training device inside the step.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -109,11 +110,26 @@ class ContrastiveMethod(L.LightningModule):
         n_classes = recipe.supervised.num_classes
         reads = out_dim if recipe.supervised.input == "projection" else first.embedding_dim
         self.classifier = nn.Linear(reads, n_classes) if n_classes else None
+        self._check_crop_fits()
         if recipe.trainer.chunk_size:
             if self.classifier is not None:
                 raise RecipeError("trainer.chunk_size: gradient caching does not support the supervised head")
             self.automatic_optimization = False
         self._last_batch_end: float | None = None
+
+    def _check_crop_fits(self) -> None:
+        """One silent forward pass of a view through each branch, so a crop too short for an encoder
+        (SampleCNN needs 59049 samples) fails here, naming the key, not hours into training."""
+        crop = self.recipe.views.crop_samples
+        for name, branch in self.branches.items():
+            was_training = branch.training
+            try:
+                with torch.no_grad():
+                    branch.eval()(torch.zeros(1, crop))
+            except (RuntimeError, ValueError) as err:
+                raise RecipeError(f"views.crop_samples: {crop} samples do not fit branch {name!r}: {err}") from err
+            finally:
+                branch.train(was_training)
 
     # ----- the step -------------------------------------------------------------------------------------
 
@@ -181,30 +197,44 @@ class ContrastiveMethod(L.LightningModule):
             )
             ce = self.supervised_loss(features, labels)
             loss = contrastive + self.recipe.supervised.weight * ce
-            self.log("train/ce", ce, on_step=True)
-        self.log("train/contrastive", contrastive, on_step=True)
-        self.log("train/loss", loss, on_step=True, prog_bar=True)
+            self.log("train/ce", ce, on_step=True, sync_dist=self._distributed)
+        # Each rank's loss is the mean over its own anchors; the synced mean is the global batch's loss.
+        self.log("train/contrastive", contrastive, on_step=True, sync_dist=self._distributed)
+        self.log("train/loss", loss, on_step=True, prog_bar=True, sync_dist=self._distributed)
         return loss
 
+    @property
+    def _distributed(self) -> bool:
+        return self._trainer is not None and self.trainer.world_size > 1
+
     def _cached_step(self, audio: torch.Tensor, labels: torch.Tensor) -> None:
-        """GradCache (``trainer.chunk_size``): the loss of the whole batch, the memory of one chunk."""
-        from audiocl.gradcache import cached_step
+        """GradCache (``trainer.chunk_size``): the loss of the whole batch, the memory of one chunk.
+
+        Under DDP the chunks' backward passes run without gradient sync, and the gradients are averaged
+        across ranks once, before the update (what DDP would have done after one backward).
+        """
+        from audiocl.gradcache import average_gradients, cached_step
 
         optimizer = self.optimizers()
         optimizer.zero_grad()
-        loss = cached_step(
-            lambda chunk: self.project(chunk)[1],
-            audio,
-            lambda z: self.contrastive_loss(z, labels),
-            self.recipe.trainer.chunk_size,
-            backward=self.manual_backward,
-        )
+        distributed = self._distributed
+        no_sync = getattr(self.trainer.strategy, "block_backward_sync", None)
+        with no_sync() if distributed and no_sync else contextlib.nullcontext():
+            loss = cached_step(
+                lambda chunk: self.project(chunk)[1],
+                audio,
+                lambda z: self.contrastive_loss(z, labels),
+                self.recipe.trainer.chunk_size,
+                backward=self.manual_backward,
+            )
+        if distributed:
+            average_gradients(self.parameters())
         if self.recipe.trainer.gradient_clip_val:
             self.clip_gradients(optimizer, gradient_clip_val=self.recipe.trainer.gradient_clip_val)
         optimizer.step()
         self.lr_schedulers().step()
-        self.log("train/contrastive", loss, on_step=True)
-        self.log("train/loss", loss, on_step=True, prog_bar=True)
+        self.log("train/contrastive", loss, on_step=True, sync_dist=distributed)
+        self.log("train/loss", loss, on_step=True, prog_bar=True, sync_dist=distributed)
 
     # ----- throughput logging -----------------------------------------------------------------------------
 

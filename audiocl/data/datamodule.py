@@ -8,6 +8,8 @@ batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -35,14 +37,22 @@ class StepBatchSampler(Sampler):
         *,
         rank: int = 0,
         world_size: int = 1,
-        start_step: int = 0,
+        start_step: int | Callable[[], int] = 0,
     ):
         if num_items < 1:
             raise ValueError("the data set is empty")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         self.num_items, self.batch_size, self.num_steps, self.seed = num_items, batch_size, num_steps, seed
-        self.rank, self.world_size, self.start_step = rank, world_size, start_step
+        self.rank, self.world_size = rank, world_size
+        # A callable is read whenever iteration starts: Lightning re-iterates the loader when it believes an
+        # epoch has ended (after a resume, its epoch length is stale), and the batches must go on from the
+        # trainer's current step rather than start over.
+        self._start_step = start_step
+
+    @property
+    def start_step(self) -> int:
+        return self._start_step() if callable(self._start_step) else self._start_step
 
     def __len__(self) -> int:
         return max(0, self.num_steps - self.start_step)
@@ -88,7 +98,7 @@ class PretrainDataModule(L.LightningDataModule):
             self.recipe.seed,
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
-            start_step=trainer.global_step if trainer else 0,
+            start_step=(lambda: trainer.global_step) if trainer else 0,
         )
         return DataLoader(
             self.dataset,
