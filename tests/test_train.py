@@ -299,3 +299,22 @@ def test_gradient_caching_trains(corpus, tmp_path):
     curve = losses(run)
     assert len(curve) == 3 and all(torch.isfinite(torch.tensor(curve)))
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+def test_a_corrupt_file_is_skipped_and_reported(tmp_path):
+    root = tmp_path / "audio"
+    make_corpus(tmp_path, clips_per_class=3, clip_seconds=0.6, sample_rate=16000, classes=["plucked", "reed"])
+    (root / "reed" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    run = tmp_path / "run"
+    run_cli(
+        "pretrain",
+        "clmr_tiny",
+        f"data.root={root}",
+        f"output_dir={run}",
+        "trainer.max_steps=4",
+        "data.batch_size=7",
+        "data.clip_seconds=0.6",
+        "trainer.progress_bar=false",
+    )
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    assert "broken.wav" in (run / "skipped_files.tsv").read_text()

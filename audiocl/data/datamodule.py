@@ -9,6 +9,7 @@ batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -119,7 +120,7 @@ def build_pretrain_dataset(recipe: Recipe):
         raise RecipeError("data.root: no data given; set data.root=/path/to/audio on the command line")
     clip_samples = int(round(d.clip_seconds * d.sample_rate))
     if d.dataset == "cache":
-        return CachedClipDataset(d.root, clip_samples, **d.options)
+        return CachedClipDataset(d.root, clip_samples, sample_rate=d.sample_rate, seed=recipe.seed, **d.options)
     try:
         files, labels = pretrain_files(d.dataset, d.root, return_labels=True, **d.options)
     except (OSError, ValueError) as err:
@@ -131,7 +132,9 @@ def build_pretrain_dataset(recipe: Recipe):
     if not files:
         raise RecipeError(f"data.root: no audio files found under {d.root} for data.dataset={d.dataset!r}")
     labels = mask_labels(labels, d.label_fraction, recipe.seed) if d.label_fraction > 0 else None
-    return ClipDataset(files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed)
+    # Every worker appends the files it had to skip, so a corrupt file is reported, not a crash hours in.
+    skip_log = Path(recipe.output_dir) / "skipped_files.tsv"
+    return ClipDataset(files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed, skip_log=skip_log)
 
 
 def mask_labels(labels: list[int] | None, fraction: float, seed: int) -> list[int]:
