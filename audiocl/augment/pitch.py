@@ -31,8 +31,8 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int, phas
 
     Magnitudes are interpolated between the two nearest frames; phases accumulate the measured phase
     advance of each bin. Frames read past the input's end are silent. ``phase_lock`` applies identity
-    phase locking (Laroche & Dolson, 1999): each bin keeps its input phase offset from the spectral peak
-    it belongs to, so the bins of one partial stay coherent (without it, a partial that starts after
+    phase locking (Laroche & Dolson, 1999): each bin keeps its input phase offset from the loudest bin
+    near it (its partial's peak), so the bins of one partial stay coherent (without it, a partial that starts after
     noise or silence can come out 10-20 dB too quiet as its bins cancel). ``phase_lock=False`` is
     librosa's ``phase_vocoder``.
 
@@ -62,23 +62,22 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int, phas
     return torch.complex(mag * torch.cos(accumulated), mag * torch.sin(accumulated))
 
 
-def _lock_to_peaks(accumulated: Tensor, mag: Tensor, phase_in: Tensor) -> Tensor:
-    """Identity phase locking: ``out[k] = accumulated[p] + phase_in[k] - phase_in[p]``, ``p`` the peak nearest k.
+def _lock_to_peaks(accumulated: Tensor, mag: Tensor, phase_in: Tensor, reach: int = 2) -> Tensor:
+    """Identity phase locking: ``out[k] = accumulated[p] + phase_in[k] - phase_in[p]``.
+
+    ``p`` is the loudest bin within ``reach`` bins of ``k`` (a Hann window's main lobe is 2 bins either
+    side of a partial's peak), found by one max-pool over frequency.
 
     Shape:
         - all: ``(batch, freq, frames)``; output: same.
     """
-    n_freq = mag.shape[1]
-    k = torch.arange(n_freq, device=mag.device)[None, :, None]
-    left = torch.nn.functional.pad(mag[:, :-1], (0, 0, 1, 0))  # mag[k - 1], 0 below bin 0
-    right = torch.nn.functional.pad(mag[:, 1:], (0, 0, 0, 1))  # mag[k + 1]
-    peak = (mag > left) & (mag >= right)
-    # Nearest peak at or below / at or above each bin (running max / min of peak indices along freq).
-    below = torch.where(peak, k, -1).cummax(dim=1).values
-    above = torch.where(peak, k, 2 * n_freq).flip(1).cummin(dim=1).values.flip(1)
-    nearest = torch.where((below >= 0) & ((k - below) <= (above - k)), below, above)
-    nearest = torch.where(nearest < n_freq, nearest, k)  # no peak at all (silence): keep the bin's own
-    return accumulated.gather(1, nearest) + phase_in - phase_in.gather(1, nearest)
+    batch, n_freq, frames = mag.shape
+    rows = mag.transpose(1, 2).reshape(batch * frames, 1, n_freq)  # (B*J, 1, F)
+    _, peak = torch.nn.functional.max_pool1d(
+        rows, 2 * reach + 1, stride=1, padding=reach, return_indices=True
+    )  # (B*J, 1, F): index of the loudest bin around each bin
+    peak = peak.view(batch, frames, n_freq).transpose(1, 2)  # (B, F, J)
+    return accumulated.gather(1, peak) + phase_in - phase_in.gather(1, peak)
 
 
 def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
