@@ -5,7 +5,8 @@ the amounts:
 
 - ``phase_vocoder`` reads one STFT of the whole batch at per-example fractional frame positions
   (``torch.gather``), interpolating magnitudes and accumulating phase advances (Flanagan & Golden
-  1966; the same scheme as ``librosa.phase_vocoder``).
+  1966; the scheme of ``librosa.phase_vocoder``), plus identity phase locking (Laroche & Dolson 1999)
+  so that partials keep their level.
 - ``interpolate`` resamples each row at its own rate by linear interpolation.
 - Speed = resample (low-passed first when speeding up, so that it does not alias); time stretch =
   phase vocoder at ``rate``; pitch shift by ``s`` semitones = resample by ``f = 2**(s / 12)`` then
@@ -270,7 +271,8 @@ class Speed(Transform):
     """Play faster or slower like a tape (pitch and tempo change together); crop or zero-pad to the length.
 
     The rate is drawn per example, uniform in ``[min_rate, max_rate]`` (defaults 0.9-1.1, Kaldi's
-    speed perturbation range). Speeding up is low-passed first so that it does not alias.
+    speed perturbation range). Speeding up is low-passed first so that it does not alias. The rate is
+    relative, so ``sample_rate`` only keeps the signature uniform with the other transforms.
 
     Shape:
         - x: ``(batch, samples)``; output: same.
