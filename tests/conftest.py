@@ -1,20 +1,6 @@
-"""Shared fixtures. Data-set miniatures in the official layouts live in tests/layouts.py."""
+"""Shared test setup.
 
-from __future__ import annotations
-
-import math
-
-import pytest
-import torch
-
-
-def sine(freq_hz: float, sample_rate: int, seconds: float, amplitude: float = 0.5) -> torch.Tensor:
-    """A float32 sine, shape (samples,)."""
-    t = torch.arange(int(round(seconds * sample_rate)), dtype=torch.float64) / sample_rate
-    return (amplitude * torch.sin(2 * math.pi * freq_hz * t)).float()
-
-
-@pytest.fixture
-def generator() -> torch.Generator:
-    """A seeded CPU generator, the way library code receives randomness."""
-    return torch.Generator().manual_seed(1234)
+Helpers shared across test folders are plain modules here: ``layouts`` (miniatures of the official data-set
+layouts) and ``signals`` (test signals). This conftest puts ``tests/`` on ``sys.path`` for the test modules in
+subfolders, so they import them the same way.
+"""

@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from signals import sine
 
 from audiocl.audio import AUDIO_EXTENSIONS, AudioError, AudioInfo, info, load, resample, save
 
 SR = 16000
-
-
-def sine(freq_hz: float, sample_rate: int, seconds: float, amplitude: float = 0.5) -> torch.Tensor:
-    """A float32 sine, shape (samples,). (Local: ``from conftest import`` is ambiguous next to tests/data.)"""
-    t = torch.arange(int(round(seconds * sample_rate)), dtype=torch.float64) / sample_rate
-    return (amplitude * torch.sin(2 * torch.pi * freq_hz * t)).float()
 
 
 def noise(seconds: float = 1.0, channels: int = 1, seed: int = 0, sample_rate: int = SR) -> np.ndarray:

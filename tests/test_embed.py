@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import sine
+from signals import sine
 from torch import nn
 
 from audiocl.audio import load, resample, save

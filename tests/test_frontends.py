@@ -7,6 +7,7 @@ import librosa
 import numpy as np
 import pytest
 import torch
+from signals import sine
 
 from audiocl.frontends import (
     FRONTENDS,
@@ -20,12 +21,6 @@ from audiocl.frontends import (
 )
 
 SR = 16000
-
-
-def sine(freq_hz: float, sample_rate: int, seconds: float, amplitude: float = 0.5) -> torch.Tensor:
-    """A float32 sine, shape (samples,). (Local: ``from conftest import`` is ambiguous next to tests/data.)"""
-    t = torch.arange(int(round(seconds * sample_rate)), dtype=torch.float64) / sample_rate
-    return (amplitude * torch.sin(2 * torch.pi * freq_hz * t)).float()
 
 
 NAMES = list_frontends()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import sine
+from signals import sine
 from torch import nn
 
 from audiocl.audio import save
