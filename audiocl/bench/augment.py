@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from audiocl.bench._timing import best_times, device_sync
 
 if TYPE_CHECKING:
     import torch
@@ -36,19 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-per-transform", action="store_true", help="time only the whole chains, not each transform"
     )
-
-
-def _best_times(impls: dict, repeats: int, sync) -> dict[str, float]:
-    """Best wall time of each ``fn()`` over ``repeats`` rounds after a warm-up, taking turns per round."""
-    best = {}
-    for round_ in range(repeats + 1):
-        for name, fn in impls.items():
-            start = time.perf_counter()
-            fn()
-            sync()
-            if round_:
-                best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
-    return best
 
 
 def _write_impulse_responses(folder: Path, count: int = 8) -> None:
@@ -87,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         # On a loaded machine, OpenMP threads that wait for each other cost more than they give.
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     clips = _music_like(args.batch_size, torch.Generator().manual_seed(0))
     views = clips.repeat(2, 1)  # two views of every clip: (2 * B, samples)
     n_views = views.shape[0]
@@ -152,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
         def report(name, ours_fn, peer_fn):
             impls = {"ours": ours_fn} if peer_fn is None else {"ours": ours_fn, "peer": peer_fn}
-            times = _best_times(impls, args.repeats, sync)
+            times = best_times(impls, args.repeats, sync)
             rate = n_views / times["ours"]
             if peer_fn is None:
                 print(f"{name:<24} {1e3 * times['ours']:>11.1f} {rate:>16.1f} {'-':>13} {'-':>9}")

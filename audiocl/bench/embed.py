@@ -9,8 +9,8 @@ outputs (so a fast but wrong row shows).
 from __future__ import annotations
 
 import argparse
-import math
-import time
+
+from audiocl.bench._timing import best_times, device_sync
 
 SUMMARY = "embedding throughput (clips/s, audio s/s): batched Embedder vs a per-clip loop"
 
@@ -24,17 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="chunks per forward pass (default 64)")
     parser.add_argument("--device", default="cpu", help="device (default cpu)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds; the best counts (default 3)")
-
-
-def _best(fn, repeats: int, sync) -> float:
-    best = math.inf
-    for round_ in range(repeats + 1):  # round 0 warms up
-        start = time.perf_counter()
-        fn()
-        sync()
-        if round_:
-            best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         embedder = Embedder(LogMel(16000), create_encoder(args.encoder), 16000, segment, device=device,
                             batch_size=args.batch_size)  # fmt: skip
     sr, seg = embedder.sample_rate, embedder.segment_samples
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     audio = 0.1 * torch.randn(args.clips, int(args.seconds * sr), generator=torch.Generator().manual_seed(0))
 
     def per_clip():
@@ -70,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return torch.stack(out)
 
     impls = {"Embedder (batched)": lambda: embedder.embed(audio, sr), "per-clip loop": per_clip}
-    times = {name: _best(fn, args.repeats, sync) for name, fn in impls.items()}
+    times = best_times(impls, args.repeats, sync)
     reference = per_clip()
     chunks = len(chunk_starts(audio.shape[1], seg, embedder.hop_samples))
     print(

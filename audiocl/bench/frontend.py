@@ -8,8 +8,8 @@ the table also reports the largest difference from librosa's output, so a fast b
 from __future__ import annotations
 
 import argparse
-import math
-import time
+
+from audiocl.bench._timing import best_times, device_sync
 
 SUMMARY = "LogMel and MFCC throughput (clips/s): audiocl batched vs librosa per clip and torchaudio"
 
@@ -22,25 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="device for audiocl and torchaudio (default cpu)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds; the best counts (default 5)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-
-
-def _best_times(impls: dict, repeats: int, sync) -> dict[str, float]:
-    """Best wall time of each ``fn()`` over ``repeats`` consecutive runs, after one warm-up run.
-
-    The best run is the least disturbed by other processes (as ``timeit`` recommends). Each implementation
-    runs as a block: interleaving them made whichever ran right after librosa's per-clip loop ~1.7x slower
-    (allocator and cache state), which measured the neighbour rather than the implementation.
-    """
-    best = {}
-    for name, fn in impls.items():
-        fn()  # warm-up: FFT plans, librosa's caches, CUDA kernels
-        sync()
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            sync()
-            best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
-    return best
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     generator = torch.Generator().manual_seed(0)
     audio = 0.1 * torch.randn(args.batch_size, int(args.seconds * SR), generator=generator)
     audio_dev, clips = audio.to(device), audio.numpy()
@@ -107,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for feature, impls in cases.items():
-        rates = {name: args.batch_size / t for name, t in _best_times(impls, args.repeats, sync).items()}
+        rates = {name: args.batch_size / t for name, t in best_times(impls, args.repeats, sync).items()}
         reference = np.asarray(impls["librosa (per clip)"](), dtype=np.float64)
         for name, fn in impls.items():
             out = fn()

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from audiocl.bench._timing import device_sync
+
 SUMMARY = "NT-Xent fwd+bwd time and peak memory vs pytorch-metric-learning NTXentLoss, B in 64..4096"
 
 PEER_BYTES_PER_N3 = 17  # measured: 0.27 GiB at N = 256 embeddings on CPU, 8x per doubling
@@ -53,7 +55,7 @@ def measure(impl: str, batch: int, dim: int, temperature: float, device: str, re
         def loss_fn(z):
             return peer(z[0], z[1])
 
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    sync = device_sync(dev)
     z = torch.randn(2, batch, dim, generator=torch.Generator().manual_seed(0)).to(dev).requires_grad_()
     loss_fn(z[:, :8]).backward()  # warm-up: kernels, allocator, lazy imports
     z.grad = None

@@ -1,0 +1,33 @@
+"""Timing shared by the benchmarks (a private module: not a benchmark of its own)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+
+def device_sync(device) -> Callable[[], None]:
+    """What waits for queued work on ``device`` (CUDA runs asynchronously); a no-op on the CPU."""
+    import torch  # here, so that listing the benchmarks (``audiocl --help``) does not import torch
+
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+
+def best_times(impls: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None]) -> dict[str, float]:
+    """Best wall time of each ``fn()`` over ``repeats`` consecutive runs, after one warm-up run.
+
+    The best run is the least disturbed by other processes (as ``timeit`` recommends). Each implementation
+    runs as a block: interleaving them made whichever ran right after librosa's per-clip loop ~1.7x slower
+    (allocator and cache state), which measured the neighbour rather than the implementation.
+    """
+    best = {}
+    for name, fn in impls.items():
+        fn()  # warm-up: FFT plans, library caches, CUDA kernels
+        sync()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            sync()
+            best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
+    return best
