@@ -15,9 +15,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "audio", "frontends", "sampling", "augment", "models", "losses", "methods", "data", "config",
-    "embed", "probe", "hear", "synth", "train", "checkpoint",
-}
+    "audio", "frontends", "sampling", "augment", "models", "losses", "gradcache", "methods", "data", "config",
+    "embed", "probe", "report", "hear", "synth", "train", "checkpoint", "demo",
+}  # fmt: skip
 _FUNCTIONS = {"load_encoder": "audiocl.embed"}
 
 

@@ -40,7 +40,7 @@ def _stage(message: str, start: float) -> None:
 def run_demo(
     workdir: str | Path = "audiocl-demo",
     *,
-    clips_per_class: int = 60,
+    clips_per_class: int = 40,
     max_steps: int | None = None,
     seeds: tuple[int, ...] = (0, 1, 2),
     overrides: list[str] | None = None,

@@ -153,7 +153,10 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
         num_sanity_val_steps=0,
         logger=[
             TensorBoardLogger(out, name="tensorboard", version=""),
-            CSVLogger(out, name="csv", version=""),
+            # Flushed at every step, so the rows up to a checkpoint are on disk when a run is killed.
+            ResumingCSVLogger(
+                out, name="csv", version="", keep_before_step=_step_of(resume), flush_logs_every_n_steps=1
+            ),
         ],
         callbacks=[keep, last, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],

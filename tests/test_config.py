@@ -31,9 +31,7 @@ def test_overrides_are_typed_yaml(tmp_path):
     )
     assert recipe.trainer.max_steps == 20
     assert recipe.trainer.progress_bar is False
-    assert recipe.optim.lr == pytest.approx(
-        3e-4
-    )  # PyYAML reads 3e-4 as a string; the schema makes it a float
+    assert recipe.optim.lr == pytest.approx(3e-4)  # PyYAML reads 3e-4 as a string; the schema makes it a float
     assert recipe.data.root == "/data/mtat"
     assert recipe.branches[0].head.hidden_dims == [256, 128]
     assert recipe.trainer.devices == 2

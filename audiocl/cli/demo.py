@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--workdir", default="audiocl-demo", help="folder for the data, the run and the report")
     p.add_argument("--steps", type=int, default=None, help="pretraining steps (default: the recipe's)")
-    p.add_argument("--clips-per-class", type=int, default=60, help="clips generated per class")
+    p.add_argument("--clips-per-class", type=int, default=40, help="clips generated per class")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of recipes/demo.yaml")
     p.set_defaults(func=run)
