@@ -115,7 +115,7 @@ class ContrastiveMethod(L.LightningModule):
             if self.classifier is not None:
                 raise RecipeError("trainer.chunk_size: gradient caching does not support the supervised head")
             self.automatic_optimization = False
-        self._last_batch_end: float | None = None
+        self._batch_start: float | None = None  # for throughput logging
 
     def _check_crop_fits(self) -> None:
         """One silent forward pass of a view through each branch, so a crop too short for an encoder
@@ -240,20 +240,16 @@ class ContrastiveMethod(L.LightningModule):
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         now = time.perf_counter()
-        if self._last_batch_end is not None:
-            # Time between the end of one step and the start of the next: mostly waiting for the loader.
-            self._data_wait = now - self._last_batch_end
-        self._batch_start = now
-
-    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
-        now = time.perf_counter()
-        compute = now - self._batch_start
-        wait = getattr(self, "_data_wait", 0.0)
+        previous, self._batch_start = self._batch_start, now
+        if previous is None:
+            return
+        # Over one period (start to start), the time spent blocked on the loader (see TimedDataLoader).
+        period = now - previous
+        wait = getattr(self.trainer.train_dataloader, "last_wait_s", 0.0)
         clips = batch["audio"].shape[0] * self.trainer.world_size
-        self.log("train/clips_per_s", clips / max(compute + wait, 1e-9), on_step=True, prog_bar=True)
-        self.log("train/data_wait_fraction", wait / max(compute + wait, 1e-9), on_step=True)
+        self.log("train/clips_per_s", clips / max(period, 1e-9), on_step=True, prog_bar=True)
+        self.log("train/data_wait_fraction", min(1.0, wait / max(period, 1e-9)), on_step=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
-        self._last_batch_end = now
 
     # ----- optimisation ---------------------------------------------------------------------------------
 

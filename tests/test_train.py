@@ -323,3 +323,13 @@ def test_a_corrupt_file_is_skipped_and_reported(tmp_path):
     )
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     assert "broken.wav" in (run / "skipped_files.tsv").read_text()
+
+
+def test_bench_train_reports_throughput_and_data_wait(capsys):
+    assert main(["bench", "train", "--recipe", "clmr_tiny", "--steps", "8", "--warmup", "2", "--clips", "10"]) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line.split()[-2:] for line in out.splitlines() if line.startswith(("clips/s", "data-wait"))
+    }
+    clips_per_s, wait = float(rows["clips/s"][0]), float(rows["data-wait"][0])
+    assert clips_per_s > 0 and 0.0 <= wait <= 1.0

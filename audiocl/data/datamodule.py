@@ -8,6 +8,7 @@ batch.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,6 +78,24 @@ class StepBatchSampler(Sampler):
             yield batch
 
 
+class TimedDataLoader(DataLoader):
+    """A DataLoader that records how long the training loop was blocked waiting for each batch
+    (``last_wait_s``), the numerator of the logged data-wait fraction."""
+
+    last_wait_s: float = 0.0
+
+    def __iter__(self):
+        batches = super().__iter__()
+        while True:
+            start = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            self.last_wait_s = time.perf_counter() - start
+            yield batch
+
+
 class PretrainDataModule(L.LightningDataModule):
     """Lists the recipe's data set once, then serves step-indexed batches of long crops."""
 
@@ -101,7 +120,7 @@ class PretrainDataModule(L.LightningDataModule):
             world_size=trainer.world_size if trainer else 1,
             start_step=(lambda: trainer.global_step) if trainer else 0,
         )
-        return DataLoader(
+        return TimedDataLoader(
             self.dataset,
             batch_sampler=sampler,
             num_workers=d.num_workers,
