@@ -7,6 +7,14 @@ the amounts:
   (``torch.gather``), interpolating magnitudes and accumulating phase advances (Flanagan & Golden
   1966; the scheme of ``librosa.phase_vocoder``), plus identity phase locking (Laroche & Dolson 1999)
   so that partials keep their level.
+- ``wsola`` (waveform similarity overlap-add; Verhelst & Roelands 1993) is the time-domain
+  alternative: Hann grains of ``frame_length`` samples at a hop of half that, each read near its nominal
+  input position, moved by up to ``tolerance`` samples to where it best continues the previous grain
+  (normalised cross-correlation, coarse on box-decimated signals, then refined sample by sample). The
+  loop runs over output grains (about ``2 * samples / frame_length`` steps), each step batched over
+  the examples with one grouped ``conv1d``. 4-5x faster than the vocoder on the CPU; it keeps
+  periodic sounds (tones, voices) clean but can double transients and smear dense polyphony, which
+  the vocoder renders more smoothly.
 - ``interpolate`` resamples each row at its own rate by linear interpolation.
 - Speed = resample (low-passed first when speeding up, so that it does not alias); time stretch =
   phase vocoder at ``rate``; pitch shift by ``s`` semitones = resample by ``f = 2**(s / 12)`` then
@@ -81,6 +89,61 @@ def _lock_to_peaks(accumulated: Tensor, mag: Tensor, phase_in: Tensor, reach: in
     return accumulated.gather(1, peak) + phase_in - phase_in.gather(1, peak)
 
 
+def wsola(x: Tensor, rate: Tensor, length: int, frame_length: int = 1024, tolerance: int | None = None) -> Tensor:
+    """Play each row ``rate`` times faster without changing its pitch, by waveform similarity overlap-add.
+
+    Output grain ``k`` (Hann window of ``frame_length`` samples, centred at ``k * hop``, ``hop =
+    frame_length // 2``) is read from the input around ``k * hop * rate``, shifted by up to ``tolerance``
+    samples (default ``hop // 2``) to the position whose first ``hop`` samples correlate best
+    (normalised) with the natural continuation of the previous grain: so that the two overlap in
+    phase. The search is coarse on signals box-averaged over ``frame_length // 128`` samples, then
+    refined to the sample. Reads past the input's end are silent.
+
+    Shape:
+        - x: ``(batch, samples)``; rate: ``(batch,)``; output: ``(batch, length)``.
+    """
+    batch, samples = x.shape
+    n, hop = frame_length, frame_length // 2
+    tol = hop // 2 if tolerance is None else int(tolerance)
+    d = max(1, frame_length // 128)  # coarse step: 8 samples for 1024-sample grains
+    reach = tol // d  # coarse candidates either side
+    grains = length // hop + 2
+    grid = torch.arange(grains, device=x.device, dtype=torch.float64)[None, :] * hop
+    centres = torch.round(grid * rate.double()[:, None]).long()  # (B, K) nominal centres in x
+    left = n // 2 + reach * d + 2 * d  # zeros before x, so that every read is in range
+    span = int(centres.max()) + n + reach * d + 2 * d
+    xp = torch.nn.functional.pad(x, (left, max(0, span - samples)))
+    starts = centres + (left - n // 2)  # (B, K) nominal grain starts in xp
+    # Box sums of d samples at every position (from one cumsum): the coarse search reads them d apart.
+    csum = torch.nn.functional.pad(xp.cumsum(1), (1, 0))
+    box = csum[:, d:] - csum[:, :-d]
+    coarse = torch.arange(2 * reach + hop // d, device=x.device) * d  # candidates' window, d apart
+    fine = torch.arange(2 * d + hop, device=x.device)  # 2 d + 1 candidates around the coarse pick
+
+    def best(signal: Tensor, first: Tensor, target: Tensor, offsets: Tensor, width: int) -> Tensor:
+        """Index of the window of ``width`` (offsets apart) that best matches ``target`` (normalised)."""
+        window = signal.gather(1, first[:, None] + offsets[None, :])  # (B, candidates + width - 1)
+        score = torch.nn.functional.conv1d(window[None], target[:, None, :], groups=batch)[0]  # (B, cand.)
+        energy = torch.nn.functional.pad(window.square().cumsum(1), (1, 0))
+        return (score * torch.rsqrt(energy[:, width:] - energy[:, :-width] + 1e-12)).argmax(1)
+
+    chosen = [starts[:, 0]]
+    for k in range(1, grains):  # a loop over output grains, each step batched over the examples
+        follow = chosen[-1] + hop  # the natural continuation of the previous grain
+        low = starts[:, k] - reach * d
+        target = box.gather(1, follow[:, None] + coarse[None, : hop // d])
+        near = low + best(box, low, target, coarse, hop // d) * d - d
+        target = xp.gather(1, follow[:, None] + fine[None, :hop])
+        chosen.append(near + best(xp, near, target, fine, hop))
+    rows = torch.arange(batch, device=x.device)[:, None]
+    frames = xp.unfold(1, n, 1)[rows, torch.stack(chosen, 1)]  # (B, K, n)
+    frames = frames * torch.hann_window(n, device=x.device, dtype=x.dtype)  # periodic Hann: sums to 1
+    y = x.new_zeros(batch, (grains + 1) * hop)
+    y[:, : grains * hop] += frames[:, :, :hop].reshape(batch, -1)
+    y[:, hop:] += frames[:, :, hop:].reshape(batch, -1)
+    return y[:, n // 2 : n // 2 + length]
+
+
 def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
     """Read each row at positions ``0, step, 2 step, ...`` (linear interpolation), zero past its end.
 
@@ -134,13 +197,14 @@ def resample_rows(x: Tensor, rate: Tensor, length: int) -> Tensor:
         - x: ``(batch, samples)``; rate: ``(batch,)``; output: ``(batch, length)``.
     """
     samples = x.shape[-1]
-    if bool((rate > 1).any()):
+    up = (rate > 1).nonzero().squeeze(1)
+    if len(up):  # only the rows that speed up pay for the FFTs
         pad = samples // 8
         freqs = torch.fft.rfftfreq(fast_len(samples + pad), device=x.device, dtype=x.dtype)  # cycles/sample
-        nyquist = 0.5 / rate.clamp_min(1).to(x.dtype)[:, None]  # (B, 1)
+        nyquist = 0.5 / rate[up].to(x.dtype)[:, None]  # (U, 1)
         taper = ((nyquist - freqs[None, :]) / (0.1 * nyquist)).clamp(0, 1)  # 1 in the pass band, 0 above
-        response = torch.where((rate > 1)[:, None], torch.sin(taper * (torch.pi / 2)) ** 2, 1.0)
-        x = filter_fft(x, response, pad)
+        filtered = filter_fft(x[up], torch.sin(taper * (torch.pi / 2)) ** 2, pad)
+        x = filtered if len(up) == len(rate) else x.index_copy(0, up, filtered)
     return interpolate(x, rate, length)
 
 
@@ -161,6 +225,18 @@ def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop_length: int
     return _istft(phase_vocoder(spec, 1 / factor, hop_length, frames), n_fft, hop_length, samples)
 
 
+def pitch_shift_wsola(x: Tensor, semitones: Tensor, frame_length: int = 1024) -> Tensor:
+    """``pitch_shift`` with ``wsola`` in place of the phase vocoder (resample by ``f``, then stretch by ``1/f``).
+
+    Shape:
+        - x: ``(batch, samples)``; semitones: ``(batch,)``; output: ``(batch, samples)``.
+    """
+    samples = x.shape[-1]
+    factor = 2.0 ** (semitones.double() / 12)  # (B,)
+    resampled = resample_rows(x, factor, math.ceil(samples / float(factor.min())))
+    return wsola(resampled, 1 / factor, samples, frame_length)
+
+
 def speed(x: Tensor, rate: Tensor) -> Tensor:
     """Play each row ``rate`` times faster (pitch up by ``rate``), cropped or zero-padded to its length.
 
@@ -175,21 +251,33 @@ def _default_n_fft(sample_rate: int) -> int:
     return 1 << max(6, round(math.log2(0.046 * sample_rate)))
 
 
-class _Vocoder(Transform):
-    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+METHODS = ("phase_vocoder", "wsola")
 
-    def __init__(self, sample_rate: int, n_fft: int | None, hop_length: int | None, p: float) -> None:
+
+class _Stretcher(Transform):
+    """Shared by PitchShift and TimeStretch: the method, its frame sizes and their validation."""
+
+    def __init__(self, sample_rate: int, n_fft: int | None, hop_length: int | None, p: float, method: str) -> None:
         super().__init__(p)
         if int(sample_rate) <= 0:
             raise ValueError(f"sample_rate={sample_rate} must be a positive integer in Hz")
-        self.sample_rate = int(sample_rate)
+        if method not in METHODS:
+            raise ValueError(f"method={method!r} is unknown; choose one of {METHODS}")
+        if method == "wsola" and hop_length is not None:
+            raise ValueError("method='wsola' always hops by half a grain (n_fft // 2); leave hop_length=None")
+        self.sample_rate, self.method = int(sample_rate), method
         self.n_fft = int(n_fft) if n_fft is not None else _default_n_fft(self.sample_rate)
         self.hop_length = int(hop_length) if hop_length is not None else self.n_fft // 4
+        if method == "wsola":
+            self.hop_length = self.n_fft // 2
         if self.n_fft < 16 or not 0 < self.hop_length <= self.n_fft // 2:
             raise ValueError(f"need n_fft >= 16 and 0 < hop_length <= n_fft / 2, got {n_fft}, {hop_length}")
+        # The vocoder's large FFT intermediates: CPU_CHUNK examples at a time on the CPU. WSOLA's steps
+        # are small and many: one call for the whole batch.
+        self.chunked = method == "phase_vocoder"
 
 
-class PitchShift(_Vocoder):
+class PitchShift(_Stretcher):
     """Shift the pitch by a per-example amount uniform in ``[min_semitones, max_semitones]``; keep the length.
 
     Amounts are continuous (no quantisation). The STFT uses ``n_fft`` (default: ~46 ms, 1024 at
@@ -211,8 +299,9 @@ class PitchShift(_Vocoder):
         n_fft: int | None = None,
         hop_length: int | None = None,
         p: float = 1.0,
+        method: str = "phase_vocoder",
     ) -> None:
-        super().__init__(sample_rate, n_fft, hop_length, p)
+        super().__init__(sample_rate, n_fft, hop_length, p, method)
         check_range("semitones", min_semitones, max_semitones)
         if max(abs(min_semitones), abs(max_semitones)) > 48:
             raise ValueError("semitones must lie within [-48, 48] (four octaves)")
@@ -222,13 +311,18 @@ class PitchShift(_Vocoder):
         return {"semitones": uniform(batch, self.min_semitones, self.max_semitones, generator)}
 
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        if self.method == "wsola":
+            return pitch_shift_wsola(x, params["semitones"], self.n_fft)
         return pitch_shift(x, params["semitones"], self.n_fft, self.hop_length)
 
     def extra_repr(self) -> str:
-        return f"semitones=[{self.min_semitones}, {self.max_semitones}], n_fft={self.n_fft}, p={self.p}"
+        return (
+            f"semitones=[{self.min_semitones}, {self.max_semitones}], method={self.method}, "
+            f"n_fft={self.n_fft}, p={self.p}"
+        )
 
 
-class TimeStretch(_Vocoder):
+class TimeStretch(_Stretcher):
     """Speed up (``rate > 1``) or slow down without changing the pitch; crop or zero-pad to the length.
 
     The rate is drawn per example, uniform in ``[min_rate, max_rate]`` (defaults 0.8-1.25 follow
@@ -250,8 +344,9 @@ class TimeStretch(_Vocoder):
         n_fft: int | None = None,
         hop_length: int | None = None,
         p: float = 1.0,
+        method: str = "phase_vocoder",
     ) -> None:
-        super().__init__(sample_rate, n_fft, hop_length, p)
+        super().__init__(sample_rate, n_fft, hop_length, p, method)
         check_range("rate", min_rate, max_rate)
         if min_rate < 0.1 or max_rate > 10:
             raise ValueError(f"rates must lie in [0.1, 10], got [{min_rate}, {max_rate}]")
@@ -261,10 +356,12 @@ class TimeStretch(_Vocoder):
         return {"rate": uniform(batch, self.min_rate, self.max_rate, generator)}
 
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        if self.method == "wsola":
+            return wsola(x, params["rate"], x.shape[-1], self.n_fft)
         return time_stretch(x, params["rate"], self.n_fft, self.hop_length)
 
     def extra_repr(self) -> str:
-        return f"rate=[{self.min_rate}, {self.max_rate}], n_fft={self.n_fft}, p={self.p}"
+        return f"rate=[{self.min_rate}, {self.max_rate}], method={self.method}, n_fft={self.n_fft}, p={self.p}"
 
 
 class Speed(Transform):

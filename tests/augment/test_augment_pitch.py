@@ -13,6 +13,7 @@ from audiocl import augment as A
 from audiocl.augment.pitch import phase_vocoder
 
 SR = 16000
+METHODS = ["phase_vocoder", "wsola"]
 
 
 def tone(freq_hz: float, seconds: float, start_s: float = 0.0, stop_s: float | None = None) -> torch.Tensor:
@@ -44,10 +45,11 @@ def apply(transform, x):
     return transform(x, torch.Generator().manual_seed(0))
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("semitones, expected_hz", [(12.0, 880.0), (-12.0, 220.0), (7.0, 440 * 2 ** (7 / 12))])
-def test_pitch_shift_moves_a_tone_and_keeps_its_length(semitones, expected_hz):
+def test_pitch_shift_moves_a_tone_and_keeps_its_length(semitones, expected_hz, method):
     x = tone(440.0, 1.0)
-    y = apply(A.PitchShift(SR, min_semitones=semitones, max_semitones=semitones), x)
+    y = apply(A.PitchShift(SR, min_semitones=semitones, max_semitones=semitones, method=method), x)
     assert y.shape == x.shape
     middle = y[0, SR // 4 : 3 * SR // 4]
     assert peak_hz(middle) == pytest.approx(expected_hz, rel=0.01)
@@ -55,21 +57,23 @@ def test_pitch_shift_moves_a_tone_and_keeps_its_length(semitones, expected_hz):
     assert middle.pow(2).mean().sqrt().item() == pytest.approx(0.5 / math.sqrt(2), rel=0.05)
 
 
-def test_pitch_shift_keeps_the_timing_of_a_burst():
+@pytest.mark.parametrize("method", METHODS)
+def test_pitch_shift_keeps_the_timing_of_a_burst(method):
     x = tone(440.0, 1.0, start_s=0.3, stop_s=0.7)
-    y = apply(A.PitchShift(SR, min_semitones=5.0, max_semitones=5.0), x)
+    y = apply(A.PitchShift(SR, min_semitones=5.0, max_semitones=5.0, method=method), x)
     start, duration = burst_seconds(y)
     assert start == pytest.approx(0.3, abs=0.03) and duration == pytest.approx(0.4, abs=0.03)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("rate", [0.75, 0.9])
 @pytest.mark.parametrize("start_s", [0.1, 0.2, 0.25])
-def test_stretched_tone_after_quiet_noise_keeps_its_level(rate, start_s):
+def test_stretched_tone_after_quiet_noise_keeps_its_level(rate, start_s, method):
     # The bins of a partial that starts after noise must stay coherent (phase locking); without it the
     # tone can come out 10-20 dB too quiet depending on where it starts.
     x = tone(587.33, 1.0, start_s=start_s, stop_s=start_s + 0.4)
     x = x + 1e-4 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
-    y = apply(A.TimeStretch(SR, min_rate=rate, max_rate=rate), x)[0]
+    y = apply(A.TimeStretch(SR, min_rate=rate, max_rate=rate, method=method), x)[0]
     steady = y[int((start_s + 0.1) / rate * SR) : int((start_s + 0.3) / rate * SR)]
     assert steady.pow(2).mean().sqrt().item() == pytest.approx(0.5 / math.sqrt(2), rel=0.05)
 
@@ -91,10 +95,11 @@ def test_slowing_down_pads_with_silence_and_lowers_the_pitch():
     assert y.shape == x.shape
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("rate", [1.25, 0.8])
-def test_time_stretch_changes_duration_not_pitch(rate):
+def test_time_stretch_changes_duration_not_pitch(rate, method):
     x = tone(440.0, 1.0, start_s=0.1, stop_s=0.6)
-    y = apply(A.TimeStretch(SR, min_rate=rate, max_rate=rate), x)
+    y = apply(A.TimeStretch(SR, min_rate=rate, max_rate=rate, method=method), x)
     assert y.shape == x.shape
     start, duration = burst_seconds(y)
     assert duration == pytest.approx(0.5 / rate, abs=0.03)
@@ -133,10 +138,41 @@ def test_batched_equals_one_by_one():
     torch.testing.assert_close(batched[:, :-256], single[:, :-256], atol=1e-4, rtol=0)
 
 
+def test_wsola_batched_equals_one_by_one():
+    x = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
+    semitones = torch.tensor([-3.0, 0.5, 6.0])
+    from audiocl.augment.pitch import pitch_shift_wsola
+
+    batched = pitch_shift_wsola(x, semitones, 256)
+    single = torch.cat([pitch_shift_wsola(x[i : i + 1], semitones[i : i + 1], 256) for i in range(3)])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
+
+
+def test_wsola_grains_continue_each_other_in_phase():
+    # Without the similarity search (plain overlap-add at the nominal positions) a stretched tone
+    # cancels itself where two grains meet out of phase; with it, the level is flat grain after grain.
+    x = tone(523.25, 1.0)
+    y = apply(A.TimeStretch(SR, min_rate=0.8, max_rate=0.8, method="wsola"), x)[0, SR // 10 : 7 * SR // 10]
+    envelope = y[: len(y) // 80 * 80].view(-1, 80).pow(2).mean(dim=1).sqrt()  # 5 ms RMS
+    assert envelope.min().item() > 0.9 * 0.5 / math.sqrt(2)
+    assert peak_hz(y) == pytest.approx(523.25, rel=0.01)
+
+
+def test_method_is_validated():
+    with pytest.raises(ValueError, match="wsola"):
+        A.PitchShift(SR, method="psola")
+    with pytest.raises(ValueError, match="hop_length"):
+        A.TimeStretch(SR, hop_length=128, method="wsola")
+
+
 @pytest.mark.parametrize(
     "transform",
-    [A.PitchShift(SR, min_semitones=7.0, max_semitones=7.0), A.Speed(SR, min_rate=1.5, max_rate=1.5)],
-    ids=["pitch_shift", "speed"],
+    [
+        A.PitchShift(SR, min_semitones=7.0, max_semitones=7.0),
+        A.PitchShift(SR, min_semitones=7.0, max_semitones=7.0, method="wsola"),
+        A.Speed(SR, min_rate=1.5, max_rate=1.5),
+    ],
+    ids=["pitch_shift", "pitch_shift_wsola", "speed"],
 )
 def test_shifting_above_nyquist_does_not_alias(transform):
     # 6 kHz up by a factor 1.5 is 9 kHz, above the 8 kHz Nyquist frequency: it must vanish, not fold to 7 kHz.
