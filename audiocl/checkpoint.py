@@ -77,6 +77,11 @@ def recipe_of(checkpoint: dict[str, Any], path: str | Path) -> Recipe:
         raise CheckpointError(f"{path}: its recipe is invalid: {err}") from None
 
 
+def checkpoint_recipe(path: str | Path) -> Recipe:
+    """The resolved recipe saved in a checkpoint (e.g. to build its encoder at random init)."""
+    return recipe_of(load_checkpoint(path), path)
+
+
 def load_method(path: str | Path, map_location: str | torch.device = "cpu"):
     """Rebuild the :class:`~audiocl.methods.ContrastiveMethod` of a checkpoint, in eval mode."""
     from audiocl.methods import ContrastiveMethod

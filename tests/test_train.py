@@ -333,3 +333,20 @@ def test_bench_train_reports_throughput_and_data_wait(capsys):
     }
     clips_per_s, wait = float(rows["clips/s"][0]), float(rows["data-wait"][0])
     assert clips_per_s > 0 and 0.0 <= wait <= 1.0
+
+
+def test_probe_cli_puts_the_baselines_beside_a_checkpoint(corpus, tmp_path):
+    """`--baseline random` next to `--checkpoint` uses the checkpoint's own encoder at random init."""
+    import json
+
+    run = tmp_path / "run"
+    run_cli("pretrain", "cola_tiny", f"data.root={corpus}", f"output_dir={run}", "trainer.max_steps=2",
+            "trainer.progress_bar=false")  # fmt: skip
+    out = tmp_path / "results.json"
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    labels = str(corpus.parent / "labels.csv")
+    run_cli("probe", "--task", "csv", "--data", labels, "--checkpoint", ckpt, "--baseline", "random",
+            "--baseline", "mfcc", "--seeds", "0", "--no-progress", "--out", str(out))  # fmt: skip
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 3
+    assert [r["embedding_dim"] for r in results] == [32, 32, 40]  # cola_tiny's encoder twice, then MFCC stats

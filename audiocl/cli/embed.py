@@ -46,12 +46,16 @@ def user_errors(args: argparse.Namespace) -> tuple[type[Exception], ...]:
 
 def make_embedder(args: argparse.Namespace, baseline: str | None, **kwargs):
     """The embedder for ``args.checkpoint`` (``baseline`` None) or the named baseline."""
+    from audiocl.checkpoint import checkpoint_recipe
     from audiocl.embed import build_embedder
 
+    recipe = args.recipe
+    if baseline == "random" and recipe is None and args.checkpoint:
+        recipe = checkpoint_recipe(args.checkpoint)  # the checkpoint's own encoder, at random init
     return build_embedder(
         checkpoint=None if baseline else args.checkpoint,
         baseline=baseline,
-        recipe=args.recipe,
+        recipe=recipe,
         branch=args.branch,
         sample_rate=args.sample_rate if baseline == "mfcc" else None,
         chunk_s=args.chunk_s,
