@@ -85,6 +85,7 @@ def run_demo(
 
     _stage("3/4 embedding the clips and fitting linear probes (3 seeds each)", start)
     task = load_task("csv", data / "labels.csv")
+    task.name = "synthetic timbre"  # what the table and report call it
     embedders = {
         "pretrained": Embedder(*load_pipeline(run / "checkpoints" / "last.ckpt")),
         "random init": Embedder(*random_pipeline(recipe)),
