@@ -3,9 +3,10 @@
 CLMR, COLA, CLAR and multi-format are recipes of this module, not copies of a training loop:
 
 - CLMR: one branch (waveform, SampleCNN), the CLMR augmentation chain, NT-Xent.
-- COLA: one branch (log-mel, EfficientNet-B0, linear + LayerNorm + tanh head), two disjoint segments, bilinear loss.
-- CLAR: one branch (3-channel time-frequency stack, ResNet-18), NT-Xent, plus a classifier on the embedding
-  trained with cross-entropy on the labelled fraction of each batch (``supervised.num_classes``).
+- COLA: one branch (log-mel, EfficientNet-B0, linear + LayerNorm + tanh head), two segments per clip, bilinear loss.
+- CLAR: one branch (3-channel time-frequency stack, ResNet-18), NT-Xent, plus a classifier (on the projection,
+  as CLAR, or on the embedding) trained with cross-entropy on the labelled clips of each batch
+  (``supervised.num_classes``, ``data.label_fraction``).
 - Multi-format: two branches (waveform and log-mel) fed the same augmented views; every format of every view of
   a clip is a positive of every other, so NT-Xent sees ``branches * views`` views per clip.
 

@@ -350,3 +350,41 @@ def test_probe_cli_puts_the_baselines_beside_a_checkpoint(corpus, tmp_path):
     results = json.loads(out.read_text())["results"]
     assert len(results) == 3
     assert [r["embedding_dim"] for r in results] == [32, 32, 40]  # cola_tiny's encoder twice, then MFCC stats
+
+
+def test_warmup_then_cosine():
+    from audiocl.methods import warmup_cosine
+
+    schedule = warmup_cosine(warmup_steps=10, total_steps=110, min_ratio=0.1)
+    assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the cosine
+    assert schedule(110) == pytest.approx(0.1) and schedule(500) == pytest.approx(0.1)
+    assert warmup_cosine(0, 100, schedule="constant")(50) == 1.0
+
+
+def test_lars_excludes_biases_and_norms_from_decay():
+    from audiocl.methods import build_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    opt = build_optimizer(model.named_parameters(), "lars", lr=0.1, weight_decay=1e-6, momentum=0.9,
+                          betas=(0.9, 0.999), lars_trust=0.001)  # fmt: skip
+    decay, no_decay = opt.param_groups
+    assert [p.ndim for p in decay["params"]] == [2, 2] and decay["weight_decay"] == 1e-6
+    assert all(p.ndim == 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+    model(torch.randn(5, 4)).sum().backward()
+    opt.step()
+
+
+@pytest.mark.slow
+def test_bf16_lars_linear_scaling_run(corpus, tmp_path):
+    """bf16 autocast, LARS with warm-up and the linear learning-rate rule train on the CPU."""
+    run = tmp_path / "run"
+    run_cli("pretrain", "multiformat_tiny", f"data.root={corpus}", f"output_dir={run}", "trainer.max_steps=6",
+            "trainer.precision=bf16-mixed", "optim.name=lars", "optim.lr_scaling=linear", "optim.warmup_steps=4",
+            "optim.weight_decay=1e-6", "trainer.progress_bar=false")  # fmt: skip
+    curve = losses(run)
+    assert len(curve) == 6 and all(torch.isfinite(torch.tensor(curve)))
+    with open(run / "csv" / "metrics.csv") as f:
+        lrs = [float(r["train/lr"]) for r in csv.DictReader(f) if r.get("train/lr")]
+    assert lrs[0] < lrs[1] < lrs[2]  # warming up; base lr 1e-3 scaled by 8/256
+    assert max(lrs) <= 1e-3 * 8 / 256 + 1e-12
