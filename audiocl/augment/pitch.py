@@ -96,8 +96,8 @@ def wsola(x: Tensor, rate: Tensor, length: int, frame_length: int = 1024, tolera
     frame_length // 2``) is read from the input around ``k * hop * rate``, shifted by up to ``tolerance``
     samples (default ``hop // 2``) to the position whose first ``hop`` samples correlate best
     (normalised) with the natural continuation of the previous grain: so that the two overlap in
-    phase. The search is coarse on signals box-averaged over ``frame_length // 128`` samples, then
-    refined to the sample. Reads past the input's end are silent.
+    phase. The search is coarse on the signals decimated by ``frame_length // 128`` (sums of that
+    many samples), then refined to the sample. Reads past the input's end are silent.
 
     Shape:
         - x: ``(batch, samples)``; rate: ``(batch,)``; output: ``(batch, length)``.
@@ -114,15 +114,14 @@ def wsola(x: Tensor, rate: Tensor, length: int, frame_length: int = 1024, tolera
     span = int(centres.max()) + n + reach * d + 2 * d
     xp = torch.nn.functional.pad(x, (left, max(0, span - samples)))
     starts = centres + (left - n // 2)  # (B, K) nominal grain starts in xp
-    # Box sums of d samples at every position (from one cumsum): the coarse search reads them d apart.
-    csum = torch.nn.functional.pad(xp.cumsum(1), (1, 0))
-    box = csum[:, d:] - csum[:, :-d]
-    coarse = torch.arange(2 * reach + hop // d, device=x.device) * d  # candidates' window, d apart
-    fine = torch.arange(2 * d + hop, device=x.device)  # 2 d + 1 candidates around the coarse pick
+    # Sums of d samples (xp decimated by d): the coarse search runs on them, d samples apart.
+    boxes = xp[:, : xp.shape[1] // d * d].view(batch, -1, d).sum(2)  # (B, len / d)
+    coarse, fine = torch.arange(hop // d, device=x.device), torch.arange(hop, device=x.device)
 
-    def best(signal: Tensor, first: Tensor, target: Tensor, offsets: Tensor, width: int) -> Tensor:
-        """Index of the window of ``width`` (offsets apart) that best matches ``target`` (normalised)."""
-        window = signal.gather(1, first[:, None] + offsets[None, :])  # (B, candidates + width - 1)
+    def best(signal: Tensor, first: Tensor, target: Tensor, candidates: int) -> Tensor:
+        """Which of ``candidates`` windows of ``signal`` from ``first`` on matches ``target`` best (normalised)."""
+        width = target.shape[1]
+        window = signal.gather(1, first[:, None] + torch.arange(candidates + width - 1, device=x.device))
         score = torch.nn.functional.conv1d(window[None], target[:, None, :], groups=batch)[0]  # (B, cand.)
         energy = torch.nn.functional.pad(window.square().cumsum(1), (1, 0))
         return (score * torch.rsqrt(energy[:, width:] - energy[:, :-width] + 1e-12)).argmax(1)
@@ -130,37 +129,46 @@ def wsola(x: Tensor, rate: Tensor, length: int, frame_length: int = 1024, tolera
     chosen = [starts[:, 0]]
     for k in range(1, grains):  # a loop over output grains, each step batched over the examples
         follow = chosen[-1] + hop  # the natural continuation of the previous grain
-        low = starts[:, k] - reach * d
-        target = box.gather(1, follow[:, None] + coarse[None, : hop // d])
-        near = low + best(box, low, target, coarse, hop // d) * d - d
-        target = xp.gather(1, follow[:, None] + fine[None, :hop])
-        chosen.append(near + best(xp, near, target, fine, hop))
-    rows = torch.arange(batch, device=x.device)[:, None]
-    frames = xp.unfold(1, n, 1)[rows, torch.stack(chosen, 1)]  # (B, K, n)
-    frames = frames * torch.hann_window(n, device=x.device, dtype=x.dtype)  # periodic Hann: sums to 1
-    y = x.new_zeros(batch, (grains + 1) * hop)
-    y[:, : grains * hop] += frames[:, :, :hop].reshape(batch, -1)
-    y[:, hop:] += frames[:, :, hop:].reshape(batch, -1)
-    return y[:, n // 2 : n // 2 + length]
+        box = torch.div(follow + d // 2, d, rounding_mode="floor")  # the box nearest to it
+        low = torch.div(starts[:, k] - reach * d + d // 2, d, rounding_mode="floor")
+        pick = (low + best(boxes, low, boxes.gather(1, box[:, None] + coarse), 2 * reach + 1)) * d
+        near = pick + (follow - box * d) - d  # undo the target's rounding to the box grid
+        chosen.append(near + best(xp, near, xp.gather(1, follow[:, None] + fine), 2 * d + 1))
+    grains_at = torch.stack(chosen, 1)  # (B, K) grain starts in xp
+    # Output block m (hop samples) = first half of grain m + second half of grain m - 1; block 0 lies
+    # before the output's start (the first grain is centred on sample 0).
+    rows, halves = torch.arange(batch, device=x.device)[:, None], xp.unfold(1, hop, 1)
+    window = torch.hann_window(n, device=x.device, dtype=x.dtype)  # periodic Hann: halves sum to 1
+    y = halves[rows, grains_at[:, 1:]] * window[:hop]  # (B, K - 1, hop)
+    y.addcmul_(halves[rows, grains_at[:, :-1] + hop], window[hop:])
+    return y.view(batch, -1)[:, :length]
 
 
 def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
     """Read each row at positions ``0, step, 2 step, ...`` (linear interpolation), zero past its end.
 
-    ``step > 1`` speeds a row up (higher, shorter), ``step < 1`` slows it down.
+    The last sample fades linearly into the zero padding over one step.
+
+    ``step > 1`` speeds a row up (higher, shorter), ``step < 1`` slows it down. One ``grid_sample``
+    (a fused floor/gather/lerp, 4x faster on the CPU than the same steps one tensor op at a time).
+    Its float32 grid places reads within ~1/200 sample for rows of 60 000 samples (well inside the error
+    of linear interpolation itself).
 
     Shape:
         - x: ``(batch, samples)``; step: ``(batch,)``; output: ``(batch, length)``.
     """
-    samples = x.shape[-1]
-    # Positions in float64: float32 would misplace reads by up to 1/128 sample beyond 65536 samples.
-    position = torch.arange(length, device=x.device, dtype=torch.float64)[None, :] * step[:, None].double()
-    first = position.floor().clamp(0, samples - 1)
-    alpha = (position - first).to(x.dtype)
-    first = first.long()
-    padded = torch.nn.functional.pad(x, (0, 1))
-    y = torch.lerp(padded.gather(1, first), padded.gather(1, first + 1), alpha)
-    return y * (position <= samples - 1)
+    if x.dtype not in (torch.float32, torch.float64):  # a half-precision grid would misplace reads
+        return interpolate(x.float(), step, length).to(x.dtype)
+    batch, samples = x.shape
+    # Normalised coordinates: -1 is sample 0 and +1 sample `samples - 1` (align_corners=True).
+    scale = (2 * step.double() / max(samples - 1, 1)).to(x.dtype)  # (B,)
+    where = torch.arange(length, device=x.device, dtype=x.dtype)[None, :] * scale[:, None] - 1  # (B, length)
+    # (B, H=1, W=length, (x, y)); with a single input row, any finite y reads it: reuse x as y.
+    grid = where[:, None, :, None].expand(batch, 1, length, 2)
+    y = torch.nn.functional.grid_sample(
+        x[:, None, None, :], grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )  # (B, 1, 1, length)
+    return y[:, 0, 0]
 
 
 def _stft(x: Tensor, n_fft: int, hop_length: int) -> Tensor:
