@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             ("high-pass 200-1200 Hz", A.HighPass(SR, 200, 1200), am.HighPassFilter(200, 1200, 12, 12, p=1.0)),
             ("low-pass 2200-4000 Hz", A.LowPass(SR, 2200, 4000), am.LowPassFilter(2200, 4000, 12, 12, p=1.0)),
             ("delay 200-450 ms", A.Delay(SR), None),
-            ("pitch shift +-7 st (WSOLA)", A.PitchShift(SR, -7, 7, method="wsola"), am.PitchShift(-7, 7, p=1.0)),
+            ("pitch shift (WSOLA)", A.PitchShift(SR, -7, 7, method="wsola"), am.PitchShift(-7, 7, p=1.0)),
             (
                 "pitch shift (vocoders)",
                 A.PitchShift(SR, -7, 7),
