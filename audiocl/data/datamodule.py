@@ -84,6 +84,14 @@ class TimedDataLoader(DataLoader):
 
     last_wait_s: float = 0.0
 
+    # Resumable by construction: StepBatchSampler starts at the trainer's step, so there is no state to save.
+    # (Defining these tells Lightning so, instead of warning that a mid-epoch resume is unreliable.)
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def __iter__(self):
         batches = super().__iter__()
         while True:
