@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ def run_demo(
     workdir = Path(workdir)
     data, run, report_dir = workdir / "data", workdir / "run", workdir / "report"
     recipe_path = resolve_recipe("demo")
-    extra = [f"trainer.max_steps={max_steps}"] if max_steps else []
+    extra = [f"trainer.max_steps={max_steps}"] if max_steps is not None else []
     recipe = load_recipe(
         recipe_path,
         [
@@ -71,6 +72,8 @@ def run_demo(
         ],
     )
 
+    for stale in (data, run, report_dir):  # an earlier demo's clips or checkpoints must not leak into this one
+        shutil.rmtree(stale, ignore_errors=True)
     _stage(f"1/4 generating {clips_per_class} clips x 5 timbre classes in {data}", start)
     make_corpus(
         data,

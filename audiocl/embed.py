@@ -656,12 +656,6 @@ def embed_files(
 
 
 def _save_npz_atomic(out_path: Path, arrays: dict) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:  # a file object: numpy does not append ".npz" to the name
-            np.savez(f, **arrays)
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from audiocl.atomic import write_atomic
+
+    write_atomic(out_path, lambda f: np.savez(f, **arrays))  # a file object: numpy adds no ".npz" to the name

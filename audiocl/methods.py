@@ -17,6 +17,7 @@ runs batched on the training device inside the step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import time
@@ -136,7 +137,8 @@ class ContrastiveMethod(L.LightningModule):
 
     def step_generator(self) -> torch.Generator:
         """The step's randomness: a pure function of (seed, rank, step), so resume and DDP are exact."""
-        seed = (self.recipe.seed * 1_000_003 + self.global_rank * 7_919 + self.global_step) % 2**63
+        # Distinct for every (seed, rank, step): ranks below 2**8, steps below 2**32.
+        seed = (self.recipe.seed * 2**40 + self.global_rank * 2**32 + self.global_step) % 2**63
         return torch.Generator().manual_seed(seed)
 
     def make_views(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
@@ -230,16 +232,21 @@ class ContrastiveMethod(L.LightningModule):
             )
         if distributed:
             average_gradients(self.parameters())
-        if self.recipe.trainer.gradient_clip_val:
-            self.clip_gradients(optimizer, gradient_clip_val=self.recipe.trainer.gradient_clip_val)
-        optimizer.step()
+        optimizer.step()  # clipping happens in on_before_optimizer_step, after a 16-bit loss scale is undone
         self.lr_schedulers().step()
         self.log("train/contrastive", loss, on_step=True, sync_dist=distributed)
         self.log("train/loss", loss, on_step=True, prog_bar=True, sync_dist=distributed)
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # Lightning clips automatically-optimised steps itself (Trainer's gradient_clip_val); GradCache's manual
+        # steps are clipped here, where Lightning calls this hook after unscaling 16-bit gradients.
+        if not self.automatic_optimization and self.recipe.trainer.gradient_clip_val:
+            self.clip_gradients(optimizer, gradient_clip_val=self.recipe.trainer.gradient_clip_val)
+
     # ----- throughput logging -----------------------------------------------------------------------------
 
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
         now = time.perf_counter()
         previous, self._batch_start = self._batch_start, now
         if previous is None:
@@ -250,7 +257,6 @@ class ContrastiveMethod(L.LightningModule):
         clips = batch["audio"].shape[0] * self.trainer.world_size
         self.log("train/clips_per_s", clips / max(period, 1e-9), on_step=True, prog_bar=True)
         self.log("train/data_wait_fraction", min(1.0, wait / max(period, 1e-9)), on_step=True)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
 
     # ----- optimisation ---------------------------------------------------------------------------------
 
@@ -274,7 +280,10 @@ class ContrastiveMethod(L.LightningModule):
             betas=tuple(o.betas),
             lars_trust=o.lars_trust,
         )
-        schedule = warmup_cosine(o.warmup_steps, self.recipe.trainer.max_steps, o.schedule, o.min_lr_ratio)
+        schedule = functools.partial(
+            warmup_cosine, warmup_steps=o.warmup_steps, total_steps=self.recipe.trainer.max_steps,
+            schedule=o.schedule, min_ratio=o.min_lr_ratio,
+        )  # fmt: skip
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -309,17 +318,17 @@ def build_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; use adam, adamw, sgd or lars")
 
 
-class warmup_cosine:  # noqa: N801 - used like a function, a class so that LambdaLR can save it
-    """LR factor: linear warm-up over ``warmup_steps``, then cosine decay to ``min_ratio`` (or constant)."""
+def warmup_cosine(
+    step: int, *, warmup_steps: int, total_steps: int, schedule: str = "cosine", min_ratio: float = 0.0
+) -> float:
+    """LR factor: linear warm-up over ``warmup_steps``, then cosine decay to ``min_ratio`` (or constant).
 
-    def __init__(self, warmup_steps: int, total_steps: int, schedule: str = "cosine", min_ratio: float = 0.0):
-        self.warmup_steps, self.total_steps = warmup_steps, total_steps
-        self.schedule, self.min_ratio = schedule, min_ratio
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        if self.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    Bound with ``functools.partial`` for ``LambdaLR``: a partial has no ``__dict__`` state, so a resumed run
+    follows its own recipe's schedule (e.g. a longer ``max_steps``), not the one saved in the checkpoint.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -51,11 +51,10 @@ def format_table(results: Sequence[dict]) -> str:
 
 def write_json(results: Sequence[dict], path: str | os.PathLike) -> None:
     """Write ``{"results": [...]}`` to ``path`` (temporary file + rename, so it is never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"results": list(results)}, indent=2) + "\n")
-    os.replace(tmp, path)
+    from audiocl.atomic import write_atomic
+
+    text = json.dumps({"results": list(results)}, indent=2) + "\n"
+    write_atomic(path, lambda f: f.write(text.encode()))
 
 
 def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] = (), *, relative_to=None) -> str:

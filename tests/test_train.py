@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -353,13 +354,31 @@ def test_probe_cli_puts_the_baselines_beside_a_checkpoint(corpus, tmp_path):
 
 
 def test_warmup_then_cosine():
+    from functools import partial
+
     from audiocl.methods import warmup_cosine
 
-    schedule = warmup_cosine(warmup_steps=10, total_steps=110, min_ratio=0.1)
+    schedule = partial(warmup_cosine, warmup_steps=10, total_steps=110, min_ratio=0.1)
     assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
     assert schedule(60) == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the cosine
     assert schedule(110) == pytest.approx(0.1) and schedule(500) == pytest.approx(0.1)
-    assert warmup_cosine(0, 100, schedule="constant")(50) == 1.0
+    assert warmup_cosine(50, warmup_steps=0, total_steps=100, schedule="constant") == 1.0
+
+
+def test_a_resumed_run_follows_its_own_schedule():
+    """Resuming with a longer max_steps must not restore the old schedule from the checkpoint."""
+    from audiocl.methods import ContrastiveMethod
+
+    def scheduler(max_steps: int):
+        recipe = load_recipe(RECIPES / "clmr_tiny.yaml", [f"trainer.max_steps={max_steps}", "optim.schedule=cosine"])
+        method = ContrastiveMethod(recipe)
+        method.trainer = type("T", (), {"world_size": 1})()  # configure_optimizers reads the world size
+        return method.configure_optimizers()["lr_scheduler"]["scheduler"]
+
+    old, new = scheduler(5), scheduler(8)
+    new.load_state_dict(old.state_dict())
+    factors = [new.lr_lambdas[0](step) for step in (5, 6, 7)]
+    assert all(f > 0 for f in factors), factors
 
 
 def test_lars_excludes_biases_and_norms_from_decay():
@@ -388,3 +407,38 @@ def test_bf16_lars_linear_scaling_run(corpus, tmp_path):
         lrs = [float(r["train/lr"]) for r in csv.DictReader(f) if r.get("train/lr")]
     assert lrs[0] < lrs[1] < lrs[2]  # warming up; base lr 1e-3 scaled by 8/256
     assert max(lrs) == pytest.approx(1e-3 * 8 / 256, rel=1e-6)  # logged as float32
+
+
+def test_labels_follow_the_label_fraction_for_a_cache_too(corpus, tmp_path):
+    from audiocl.config import RecipeError
+    from audiocl.data import prepare
+    from audiocl.data.datamodule import build_pretrain_dataset
+
+    labelled = tmp_path / "labelled"
+    shutil.copytree(corpus, labelled)
+    cache = tmp_path / "cache"
+    prepare("folder", labelled, cache, 16000, progress=False)
+    common = [f"data.root={cache}", "data.dataset=cache"]
+    unlabelled = build_pretrain_dataset(load_recipe(RECIPES / "clmr_tiny.yaml", common))
+    assert all(unlabelled[i]["label"] == -1 for i in range(len(unlabelled)))
+    with pytest.raises(RecipeError, match="label_fraction"):  # a cache of a plain folder has no labels
+        build_pretrain_dataset(load_recipe(RECIPES / "clar_tiny.yaml", common))
+
+
+def test_num_classes_is_checked_against_the_data(corpus):
+    from audiocl.config import RecipeError
+    from audiocl.data.datamodule import build_pretrain_dataset
+
+    recipe = load_recipe(RECIPES / "clar_tiny.yaml", [f"data.root={corpus}", "supervised.num_classes=3",
+                                                      "data.label_fraction=1.0"])  # fmt: skip
+    with pytest.raises(RecipeError, match="supervised.num_classes: 3, but the data has 4 classes"):
+        build_pretrain_dataset(recipe)
+
+
+def test_overrides_may_follow_options_and_recipes_resolve_from_anywhere(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the repository: recipes/NAME.yaml falls back to the bundled recipe
+    run = tmp_path / "run"
+    run_cli("pretrain", "recipes/clmr_tiny.yaml", "--fresh", f"data.root={corpus}", f"output_dir={run}",
+            "trainer.max_steps=2", "trainer.progress_bar=false")  # fmt: skip
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
+    assert main(["pretrain", "clmr_tiny", "--resume", str(tmp_path / "missing.ckpt"), f"data.root={corpus}"]) == 2

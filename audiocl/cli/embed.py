@@ -26,6 +26,19 @@ def add_embedder_arguments(p: argparse.ArgumentParser, *, several_baselines: boo
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
 
 
+def parse_options(pairs: list[str], command: str) -> dict:
+    """``--option KEY=VALUE`` pairs -> keyword arguments, values parsed as YAML (``esc10=true``, ``folds=[1, 2]``)."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"audiocl {command}: --option wants KEY=VALUE, got {pair!r}")
+        options[key.replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
 def device_of(args: argparse.Namespace) -> str:
     if args.device != "auto":
         return args.device

@@ -43,17 +43,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
+    from audiocl.cli.embed import parse_options
     from audiocl.data.cache import prepare
 
-    options = {"splits": None} if args.all_splits else {}
-    for pair in args.option:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            print(f"audiocl prepare: --option wants KEY=VALUE, got {pair!r}", file=sys.stderr)
-            return 2
-        options[key.replace("-", "_")] = yaml.safe_load(value)
+    try:
+        options = {"splits": None} if args.all_splits else {}
+        options.update(parse_options(args.option, "prepare"))
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
     try:
         report = prepare(
             args.dataset,

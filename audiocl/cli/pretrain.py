@@ -16,7 +16,6 @@ def add_parser(sub) -> None:
         description="Pretrain an encoder from a YAML recipe. Overrides are dotted keys, values parsed as YAML, "
         "e.g. data.root=/data/mtat trainer.max_steps=1000 trainer.devices=2 trainer.precision=bf16-mixed. "
         "A run folder that already has checkpoints/last.ckpt resumes from it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("recipe", help="a recipe file, or the name of a bundled one (e.g. clmr_tiny)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of recipe values")
@@ -27,17 +26,15 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audiocl.checkpoint import CheckpointError
     from audiocl.train import pretrain
 
     try:
         recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
-    except (RecipeError, FileNotFoundError) as err:
+        trainer = pretrain(recipe, resume=args.resume or (False if args.fresh else None))
+    except (RecipeError, CheckpointError, FileNotFoundError) as err:
         print(f"audiocl pretrain: {err}", file=sys.stderr)
         return 2
-    try:
-        pretrain(recipe, resume=args.resume or (False if args.fresh else None))
-    except RecipeError as err:
-        print(f"audiocl pretrain: {err}", file=sys.stderr)
-        return 2
-    print(f"run folder: {recipe.output_dir}")
+    if trainer.is_global_zero:
+        print(f"run folder: {recipe.output_dir}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audiocl.cli.embed import add_embedder_arguments, make_embedder, user_errors
+from audiocl.cli.embed import add_embedder_arguments, device_of, make_embedder, parse_options, user_errors
 
 TASKS = ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv")
 
@@ -42,18 +42,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _task_options(pairs: list[str]) -> dict:
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--option wants KEY=VALUE, got {pair!r}")
-        options[key.replace("-", "_")] = yaml.safe_load(value)
-    return options
-
-
 def run(args: argparse.Namespace) -> int:
     from audiocl.data.task import load_task
     from audiocl.probe import ProbeOptions, probe_and_report
@@ -62,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("audiocl probe: give --checkpoint CKPT and/or --baseline random|mfcc", file=sys.stderr)
         return 2
     try:
-        task = load_task(args.task, args.data, **_task_options(args.option))
+        task = load_task(args.task, args.data, **parse_options(args.option, "probe"))
         print(task.summary())
         embedders = {}
         if args.checkpoint:
@@ -78,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             report=args.report,
             plot_dir=args.plot,
             projection=args.projection,
-            options=ProbeOptions(max_epochs=args.max_epochs, device=make_device(args)),
+            options=ProbeOptions(max_epochs=args.max_epochs, device=device_of(args)),
             num_workers=args.num_workers,
             progress=not args.no_progress,
         )
@@ -86,9 +74,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"audiocl probe: {err}", file=sys.stderr)
         return 2
     return 0
-
-
-def make_device(args: argparse.Namespace) -> str:
-    from audiocl.cli.embed import device_of
-
-    return device_of(args)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from audiocl.atomic import write_atomic
 from audiocl.data.clips import WorkerSeeded, fit_length
 
 __all__ = ["prepare", "PrepareReport", "CachedClipDataset", "INT16_SCALE"]
@@ -41,18 +42,8 @@ _DTYPES = {"int16": np.int16, "float16": np.float16}
 _VERSION = 1
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Write ``path`` through ``write(file)`` into a temporary file, flush to disk, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, obj) -> None:
-    _write_atomic(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
+    write_atomic(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
 
 
 def _write_npy(f, chunks: list[np.ndarray]) -> None:
@@ -90,7 +81,7 @@ def _prepare_shard(
         offset += len(data)
     name = f"shard_{shard:05d}.npy"
     if chunks:  # an empty array cannot be memory-mapped: a shard of only bad files gets no .npy
-        _write_atomic(Path(out) / name, lambda f: _write_npy(f, chunks))
+        write_atomic(Path(out) / name, lambda f: _write_npy(f, chunks))
     meta = {"file": name if chunks else None, "num_samples": offset, "clips": clips, "skipped": skipped}
     _write_json(Path(out) / f"shard_{shard:05d}.json", meta)
     return shard, meta
@@ -198,7 +189,7 @@ def prepare(
             )
     else:
         _write_json(manifest, settings)
-    for stale in out.glob("*.tmp"):  # left by a run killed mid-write
+    for stale in out.glob(".*.tmp"):  # left by a run killed mid-write (audiocl.atomic)
         stale.unlink()
 
     num_shards = math.ceil(len(paths) / shard_size)
@@ -356,4 +347,5 @@ class CachedClipDataset(WorkerSeeded, Dataset):
         raw = np.asarray(self._array(shard)[offset + start : offset + start + n], dtype=np.float32)
         audio = torch.from_numpy(raw / self.scale if self.scale != 1.0 else raw)
         audio, valid = fit_length(audio, self.clip_samples)
-        return {"audio": audio, "length": valid, "label": self.labels[index], "index": index}
+        label = -1 if self.labels is None else self.labels[index]
+        return {"audio": audio, "length": valid, "label": label, "index": index}

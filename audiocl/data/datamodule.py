@@ -139,7 +139,7 @@ class PretrainDataModule(L.LightningDataModule):
 
 def build_pretrain_dataset(recipe: Recipe):
     """The recipe's pretraining data set: a memory-mapped cache or decoded files, labels masked to
-    ``data.label_fraction`` (the rest are -1, unlabelled)."""
+    ``data.label_fraction`` (the rest are -1, unlabelled; all of them when the fraction is 0)."""
     from audiocl.data import CachedClipDataset, ClipDataset, load_task, pretrain_files
 
     d = recipe.data
@@ -147,7 +147,13 @@ def build_pretrain_dataset(recipe: Recipe):
         raise RecipeError("data.root: no data given; set data.root=/path/to/audio on the command line")
     clip_samples = int(round(d.clip_seconds * d.sample_rate))
     if d.dataset == "cache":
-        return CachedClipDataset(d.root, clip_samples, sample_rate=d.sample_rate, seed=recipe.seed, **d.options)
+        try:
+            dataset = CachedClipDataset(d.root, clip_samples, sample_rate=d.sample_rate, seed=recipe.seed, **d.options)
+        except (OSError, ValueError) as err:
+            raise RecipeError(f"data.root: {err}") from err
+        cached = dataset.labels if any(label >= 0 for label in dataset.labels) else None
+        dataset.labels = _training_labels(recipe, cached)
+        return dataset
     try:
         files, labels = pretrain_files(d.dataset, d.root, return_labels=True, **d.options)
     except (OSError, ValueError) as err:
@@ -158,10 +164,25 @@ def build_pretrain_dataset(recipe: Recipe):
         files, labels = [it.path for it in task.items], [int(it.target) for it in task.items]
     if not files:
         raise RecipeError(f"data.root: no audio files found under {d.root} for data.dataset={d.dataset!r}")
-    labels = mask_labels(labels, d.label_fraction, recipe.seed) if d.label_fraction > 0 else None
+    labels = _training_labels(recipe, labels)
     # Every worker appends the files it had to skip, so a corrupt file is reported, not a crash hours in.
     skip_log = Path(recipe.output_dir) / "skipped_files.tsv"
     return ClipDataset(files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed, skip_log=skip_log)
+
+
+def _training_labels(recipe: Recipe, labels: list[int] | None) -> list[int] | None:
+    """The labels training may see: ``data.label_fraction`` of them (None when it is 0), checked against
+    ``supervised.num_classes``."""
+    fraction, num_classes = recipe.data.label_fraction, recipe.supervised.num_classes
+    if fraction == 0:
+        return None
+    kept = mask_labels(labels, fraction, recipe.seed)
+    if num_classes and max(kept) >= num_classes:
+        raise RecipeError(
+            f"supervised.num_classes: {num_classes}, but the data has {max(kept) + 1} classes; set "
+            f"supervised.num_classes={max(kept) + 1}"
+        )
+    return kept
 
 
 def mask_labels(labels: list[int] | None, fraction: float, seed: int) -> list[int]:
