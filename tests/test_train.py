@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -196,12 +197,24 @@ def test_resume_after_sigkill_continues_the_curve(corpus, tmp_path):
     assert losses(run) == pytest.approx(ref, rel=1e-4, abs=1e-5)
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process of process group ``pgid`` still runs (a zombie, exited but not reaped, does not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            state, _, group = stat.read_text().rpartition(")")[2].split()[:3]
+            if int(group) == pgid and state != "Z":
+                return True
+    return False
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(corpus, tmp_path):
     """2-process DDP (gloo) on CPU completes, and the two ranks see distinct clips."""
     run = tmp_path / "ddp"
     code = (
-        "import sys, torch\n"
+        "import faulthandler, sys, torch\n"
+        # Each rank prints every thread's stack if it is still running at 240 s: a hang fails with a diagnosis.
+        "faulthandler.dump_traceback_later(240)\n"
         "from audiocl.config import load_recipe\n"
         "from audiocl.recipes_path import RECIPES\n"
         "from audiocl.train import pretrain\n"
@@ -216,26 +229,38 @@ def test_ddp_two_cpu_processes(corpus, tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(code)
     run.mkdir()
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "x",
-            str(run),
-            f"data.root={corpus}",
-            f"output_dir={run}",
-            "trainer.max_steps=4",
-            "trainer.devices=2",
-            "trainer.accelerator=cpu",
-            "trainer.strategy=ddp",
-            "trainer.progress_bar=false",
-            "data.batch_size=4",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    args = [
+        f"data.root={corpus}",
+        f"output_dir={run}",
+        "trainer.max_steps=4",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer.strategy=ddp",
+        "trainer.progress_bar=false",
+        "data.batch_size=4",
+    ]
+    # Output goes to a file and the ranks get a process group of their own: a rank left behind can neither hold
+    # a pipe open nor outlive the test. Rank 0 must exit 0, and every other process of the run with it.
+    log = tmp_path / "ddp.log"
+    deadline = time.monotonic() + 300
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), "x", str(run), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            returncode = proc.wait(timeout=300)
+            while group_alive(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            stragglers = group_alive(proc.pid)
+        except subprocess.TimeoutExpired:
+            returncode, stragglers = None, True
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert returncode == 0 and not stragglers, log.read_text()[-8000:]
     seen0 = (run / "seen0.txt").read_text().split("\n")
     seen1 = (run / "seen1.txt").read_text().split("\n")
     assert len([s for s in seen0 if s]) == 4 and len([s for s in seen1 if s]) == 4
