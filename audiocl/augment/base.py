@@ -78,6 +78,11 @@ class Transform(nn.Module):
         """Transform every example of ``x`` with its ``params`` (already on ``x.device``)."""
         raise NotImplementedError
 
+    def row_factors(self, params: dict[str, Tensor]) -> Tensor | None:
+        """For transforms that only scale each example (``apply(x) == x * factor``): the ``(batch,)`` CPU
+        factors, so that ``forward`` makes one pass over the batch instead of a gather and a scatter."""
+        return None
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         g = default_generator(generator)
         batch = x.shape[0]
@@ -86,6 +91,10 @@ class Transform(nn.Module):
         seed = int(torch.randint(2**62, (1,), generator=g))
         if not bool(chosen.any()):
             return x
+        factors = self.row_factors(params)
+        if factors is not None:
+            factors = torch.where(chosen, factors, 1.0)
+            return x * _to(factors, x).view(-1, *([1] * (x.dim() - 1)))
         everyone = bool(chosen.all())
         index = chosen.nonzero().squeeze(1)
         params = {k: _to(v if everyone else v[index], x) for k, v in params.items()}

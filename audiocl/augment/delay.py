@@ -11,12 +11,20 @@ from audiocl.augment.base import Transform, check_range, randint
 def shift_right(x: Tensor, shift: Tensor) -> Tensor:
     """Delay each row by ``shift`` samples, zero-filling the start (no rollover).
 
+    A loop over the distinct shifts (CLMR's delay has six), each a slice copy of its rows: no index
+    tensor as large as the batch.
+
     Shape:
-        - x: ``(batch, samples)``; shift: ``(batch,)`` int64; output: same as x.
+        - x: ``(batch, samples)``; shift: ``(batch,)`` int64 >= 0; output: same as x.
     """
     samples = x.shape[-1]
-    source = torch.arange(samples, device=x.device)[None, :] - shift[:, None]  # (B, T)
-    return x.gather(1, source.clamp_min(0)) * (source >= 0)
+    out = torch.zeros_like(x)
+    for value in shift.unique().tolist():
+        if value >= samples:
+            continue
+        rows = (shift == value).nonzero().squeeze(1)
+        out[rows, value:] = x[rows, : samples - value]
+    return out
 
 
 class Delay(Transform):

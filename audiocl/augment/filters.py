@@ -40,19 +40,21 @@ def butterworth(freqs_hz: Tensor, cutoff_hz: Tensor, order: int, kind: str) -> T
     Shape:
         - freqs_hz: ``(freq,)``; cutoff_hz: ``(batch,)``; output: ``(batch, freq)``.
     """
-    ratio = freqs_hz[None, :] / cutoff_hz[:, None]
+    ratio2 = (freqs_hz[None, :] / cutoff_hz[:, None]).square_()
+    r2n = ratio2 if order == 1 else ratio2.pow_(order)  # (f / f_c)**(2n)
     if kind == "lowpass":
-        return torch.rsqrt(1 + ratio ** (2 * order))
-    # high-pass: 1 / sqrt(1 + (f_c / f)**(2n)), written to be exact (0) at f = 0
-    r2n = ratio ** (2 * order)
-    return torch.sqrt(r2n / (1 + r2n))
+        return r2n.add_(1).rsqrt_()
+    # high-pass: 1 / sqrt(1 + (f_c / f)**(2n)) = sqrt(r / (1 + r)) with r = (f / f_c)**(2n), exact (0) at f = 0
+    return r2n.div_(r2n + 1).sqrt_()
 
 
 def filter_fft(x: Tensor, responses: Tensor, pad: int) -> Tensor:
     """Apply zero-phase magnitude ``responses`` (on the grid of ``fast_len(samples + pad)``) to ``x``."""
     samples = x.shape[-1]
     n = fast_len(samples + pad)
-    return torch.fft.irfft(torch.fft.rfft(x, n=n) * responses, n=n)[..., :samples]
+    spectrum = torch.fft.rfft(x, n=n)
+    torch.view_as_real(spectrum).mul_(responses.unsqueeze(-1))  # in place: no complex copy of the responses
+    return torch.fft.irfft(spectrum, n=n)[..., :samples]
 
 
 class _Filter(Transform):

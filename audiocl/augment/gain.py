@@ -22,6 +22,9 @@ class PolarityInversion(Transform):
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
         return -x
 
+    def row_factors(self, params: dict[str, Tensor]) -> Tensor:
+        return torch.tensor(-1.0, dtype=torch.float64)
+
 
 class Gain(Transform):
     """Multiply by a gain drawn per example, uniform in dB over ``[min_gain_db, max_gain_db]``.
@@ -46,6 +49,9 @@ class Gain(Transform):
 
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
         return x * (10.0 ** (params["gain_db"] / 20.0))[:, None]
+
+    def row_factors(self, params: dict[str, Tensor]) -> Tensor:
+        return 10.0 ** (params["gain_db"] / 20.0)
 
     def extra_repr(self) -> str:
         return f"min_gain_db={self.min_gain_db}, max_gain_db={self.max_gain_db}, p={self.p}"

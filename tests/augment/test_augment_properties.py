@@ -165,3 +165,18 @@ def test_cpu_chunks_give_the_whole_batch_result(make, monkeypatch):
     monkeypatch.setattr(base, "CPU_CHUNK", 10**6)
     whole = make()(x, torch.Generator().manual_seed(1))
     torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("make", [lambda: A.PolarityInversion(p=0.5), lambda: A.Gain(p=0.5)])
+def test_row_factor_shortcut_equals_apply_on_the_chosen_rows(make):
+    """Gain and polarity scale the batch in one pass (``row_factors``): the chosen rows must get exactly
+    what ``apply`` gives them, and the others stay untouched."""
+    transform, x = make(), torch.randn(16, 100, generator=torch.Generator().manual_seed(0))
+    fast = transform(x, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    chosen = torch.rand(16, generator=g) < 0.5
+    params = {k: v[chosen].float() for k, v in transform.randomize_parameters(16, g).items()}
+    assert 0 < int(chosen.sum()) < 16
+    expected = x.clone()
+    expected[chosen] = transform.apply(x[chosen], params, g)
+    torch.testing.assert_close(fast, expected, rtol=1e-6, atol=0)
