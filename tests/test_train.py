@@ -252,7 +252,7 @@ def test_ddp_two_cpu_processes(corpus, tmp_path):
         )
         try:
             returncode = proc.wait(timeout=300)
-            while group_alive(proc.pid) and time.monotonic() < deadline:
+            while returncode == 0 and group_alive(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             stragglers = group_alive(proc.pid)
         except subprocess.TimeoutExpired:
