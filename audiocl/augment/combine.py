@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from audiocl.augment.base import default_generator
+from audiocl.augment.base import Transform, default_generator, may_overwrite
 
 
 class Compose(nn.Module):
@@ -30,10 +30,12 @@ class Compose(nn.Module):
         super().__init__()
         self.transforms = nn.ModuleList(transforms)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         g = default_generator(generator)
+        owned = inplace  # may x be overwritten? Not the caller's tensor, unless the caller says so.
         for transform in self.transforms:
-            x = transform(x, g)
+            y = transform(x, g, inplace=owned) if isinstance(transform, _COMBINABLE) else transform(x, g)
+            owned, x = may_overwrite(y, x, owned), y
         return x
 
 
@@ -58,17 +60,16 @@ class RandomApply(nn.Module):
         self.chain = Compose(transforms)
         self.p = float(p)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         g = default_generator(generator)
         chosen = torch.rand(x.shape[0], generator=g) < self.p
         if bool(chosen.all()):
-            return self.chain(x, g)
+            return self.chain(x, g, inplace=inplace)
         if not bool(chosen.any()):
             return x
         index = chosen.nonzero().squeeze(1).to(x.device)
-        out = x.clone()
-        out[index] = self.chain(x[index], g)
-        return out
+        done = self.chain(x.index_select(0, index), g, inplace=True)  # the selected rows are a copy of our own
+        return (x if inplace else x.clone()).index_copy_(0, index, done)
 
 
 class OneOf(nn.Module):
@@ -98,7 +99,7 @@ class OneOf(nn.Module):
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
         self.p = float(p)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         g = default_generator(generator)
         batch = x.shape[0]
         chosen = torch.rand(batch, generator=g) < self.p
@@ -110,7 +111,13 @@ class OneOf(nn.Module):
             if not bool(mine.any()):
                 continue
             index = mine.nonzero().squeeze(1).to(x.device)
-            if out is x:
+            rows = x.index_select(0, index)  # a copy of our own; read before out changes (out may be x)
+            done = transform(rows, g, inplace=True) if isinstance(transform, _COMBINABLE) else transform(rows, g)
+            if out is x and not inplace:
                 out = x.clone()
-            out[index] = transform(x[index], g)
+            out.index_copy_(0, index, done)
         return out
+
+
+# The modules whose forward takes ``inplace``.
+_COMBINABLE = (Transform, Compose, RandomApply, OneOf)

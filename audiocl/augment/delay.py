@@ -8,22 +8,21 @@ from torch import Tensor
 from audiocl.augment.base import Transform, check_range, randint
 
 
-def shift_right(x: Tensor, shift: Tensor) -> Tensor:
-    """Delay each row by ``shift`` samples, zero-filling the start (no rollover).
+def add_delayed(out: Tensor, x: Tensor, shift: Tensor, gain: float) -> Tensor:
+    """Add ``gain`` times each row of ``x`` delayed by its ``shift`` samples to ``out``, in place.
 
-    A loop over the distinct shifts (CLMR's delay has six), each a slice copy of its rows: no index
-    tensor as large as the batch.
+    A loop over the distinct shifts (CLMR's delay has six), each adding its rows to a slice of ``out``
+    (``index_add_``): no delayed copy of the batch and no index tensor as large as it.
 
     Shape:
-        - x: ``(batch, samples)``; shift: ``(batch,)`` int64 >= 0; output: same as x.
+        - out, x: ``(batch, samples)``; shift: ``(batch,)`` int64 >= 0; returns ``out``.
     """
     samples = x.shape[-1]
-    out = torch.zeros_like(x)
     for value in shift.unique().tolist():
         if value >= samples:
             continue
         rows = (shift == value).nonzero().squeeze(1)
-        out[rows, value:] = x[rows, : samples - value]
+        out[:, value:].index_add_(0, rows, x.index_select(0, rows)[:, : samples - value], alpha=gain)
     return out
 
 
@@ -74,8 +73,7 @@ class Delay(Transform):
         return {"delay_samples": randint(batch, low, high, generator)}
 
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
-        delayed = shift_right(x, params["delay_samples"])
-        return (1 - self.mix) * x + (self.mix * self.volume_factor) * delayed
+        return add_delayed((1 - self.mix) * x, x, params["delay_samples"], self.mix * self.volume_factor)
 
     def extra_repr(self) -> str:
         return (

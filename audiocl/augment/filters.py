@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import Transform, check_range, uniform
+from audiocl.augment.base import FFT_CHUNK, Transform, check_range, uniform
 
 
 def fast_len(n: int) -> int:
@@ -60,7 +60,7 @@ def filter_fft(x: Tensor, responses: Tensor, pad: int) -> Tensor:
 class _Filter(Transform):
     """Shared machinery: the FFT grid, the padding and the cutoff validation."""
 
-    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(self, sample_rate: int, order: int, p: float) -> None:
         super().__init__(p)

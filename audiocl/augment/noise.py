@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import Transform, check_range, uniform
+from audiocl.augment.base import FFT_CHUNK, Transform, check_range, uniform
 
 # Exponent of the power spectrum, P(f) ~ 1 / f**exponent.
 NOISE_COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
@@ -47,7 +47,7 @@ class AddNoise(Transform):
     torch.Size([2, 1000])
     """
 
-    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import Transform, check_range, randint, uniform
+from audiocl.augment.base import FFT_CHUNK, Transform, check_range, randint, uniform
 from audiocl.augment.filters import fast_len
 
 # Amplitude decays by 60 dB (a factor 1000) over one RT60.
@@ -70,7 +70,7 @@ class Reverb(Transform):
     torch.Size([2, 1600])
     """
 
-    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(
         self,
@@ -151,7 +151,7 @@ class ImpulseResponse(Transform):
     >>> ir = ImpulseResponse("irs/", sample_rate=16000)  # doctest: +SKIP
     """
 
-    chunked = True  # large FFT intermediates: CPU_CHUNK examples at a time on the CPU
+    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(
         self,

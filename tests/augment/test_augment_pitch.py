@@ -179,3 +179,11 @@ def test_shifting_above_nyquist_does_not_alias(transform):
     x = tone(6000.0, 1.0)
     y = apply(transform, x)[0, SR // 4 : SR // 2]
     assert 10 * math.log10(y.pow(2).mean().item() / x.pow(2).mean().item()) < -30
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 9])
+def test_wsola_box_sums_equal_a_plain_sum(d):
+    from audiocl.augment.pitch import _box_sums
+
+    x = torch.randn(3, 100, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(_box_sums(x, d), x[:, : 100 // d * d].view(3, -1, d).sum(2))

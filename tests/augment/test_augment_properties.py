@@ -156,14 +156,13 @@ def test_cuda_matches_cpu(name, ir_folder):
         lambda: A.Speed(SR),
     ],
 )
-def test_cpu_chunks_give_the_whole_batch_result(make, monkeypatch):
-    """Large CPU batches are applied base.CPU_CHUNK examples at a time; the result must not change."""
-    from audiocl.augment import base
-
-    x = 0.3 * torch.randn(base.CPU_CHUNK * 2 + 3, 4000, generator=torch.Generator().manual_seed(0))
-    chunked = make()(x, torch.Generator().manual_seed(1))
-    monkeypatch.setattr(base, "CPU_CHUNK", 10**6)
-    whole = make()(x, torch.Generator().manual_seed(1))
+def test_cpu_chunks_give_the_whole_batch_result(make):
+    """Large CPU batches are applied ``cpu_chunk`` examples at a time; the result must not change."""
+    transform = make()
+    x = 0.3 * torch.randn(transform.cpu_chunk * 2 + 3, 4000, generator=torch.Generator().manual_seed(0))
+    chunked = transform(x, torch.Generator().manual_seed(1))
+    transform.cpu_chunk = None
+    whole = transform(x, torch.Generator().manual_seed(1))
     torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=0)
 
 
