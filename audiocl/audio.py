@@ -25,7 +25,7 @@ import torch
 __all__ = ["AUDIO_EXTENSIONS", "AudioError", "AudioInfo", "info", "load", "resample", "save"]
 
 #: File suffixes that :func:`load` decodes (libsndfile >= 1.1, as bundled in the soundfile wheels).
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au")
 
 # Suffix -> (format, subtype) for :func:`save`; subtype None lets libsndfile pick its default.
 _WRITE_FORMATS = {
@@ -63,6 +63,7 @@ class AudioInfo:
     sample_rate: int
     num_frames: int
     channels: int
+    format: str = ""  # libsndfile's container name: "WAV", "FLAC", "OGG", "MP3", ...
 
     @property
     def duration_s(self) -> float:
@@ -104,7 +105,7 @@ def info(path: str | os.PathLike) -> AudioInfo:
     """
     path = Path(path)
     with _open(path) as f:
-        return AudioInfo(sample_rate=int(f.samplerate), num_frames=int(f.frames), channels=int(f.channels))
+        return AudioInfo(int(f.samplerate), int(f.frames), int(f.channels), str(f.format))
 
 
 def load(

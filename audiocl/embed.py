@@ -510,6 +510,11 @@ def stream_chunks(
     match :meth:`Embedder.embed` on the whole file, to within one sample of the file's rate; with resampling,
     the first and last few samples of each read see the resampler's edge instead of their neighbours.
 
+    MP3 is the exception: libsndfile's decoder cannot resume a read or seek correctly, so a window can only
+    be read by decoding from the start, and window-by-window reads would cost the square of the length. An
+    MP3 is therefore decoded once into host memory (mono at the embedder's rate: ~320 MB per hour at
+    22.05 kHz, plus the decoder's frames while it runs), and still sent to the device a window at a time.
+
     Yields:
         ``(n, dim)`` float32 CPU tensors, consecutive chunks in order.
 
@@ -525,9 +530,15 @@ def stream_chunks(
     num_samples = math.ceil(meta.num_frames * sr / meta.sample_rate)
     starts = chunk_starts(num_samples, S, H)
     m = chunks_per_read or embedder.batch_size
+    whole = load(path, sr)[0] if meta.format == "MP3" else None  # see the docstring
     for first in range(0, len(starts), m):
         block = starts[first : first + m]
         lo, hi = int(block[0]), int(block[-1]) + S
+        if whole is not None:
+            window = whole[lo:hi]
+            audio = torch.nn.functional.pad(window, (0, hi - lo - len(window)))  # zeros past the end
+            yield embedder.embed_windows(audio[None], block - lo)[0].cpu()
+            continue
         hi_valid = min(hi, num_samples)  # ask only for audio that exists; the rest is zero-padded
         # At the file's own rate the last window can round to its final frame or to none: read at least one.
         offset_s = min(lo / sr, (meta.num_frames - 1) / meta.sample_rate)

@@ -223,18 +223,29 @@ def make_esc50(root: Path, *, per_fold: int = 2) -> Path:
 GTZAN_GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 
 
-def make_gtzan(root: Path, *, per_genre: int = 5, folder: str = "genres", filtered: bool = True) -> Path:
-    """``<folder>/<genre>/<genre>.000NN.wav`` (0.1 s, 8 kHz) and, with ``filtered``, the fault-filtered split
-    files in ``root``: per genre clips 0-1 train, 2 valid, 3 test, 4 filtered out."""
+def make_gtzan(
+    root: Path,
+    *,
+    per_genre: int = 5,
+    folder: str = "genres",
+    filtered: bool = True,
+    suffix: str = ".wav",
+    split_subdir: str = "",
+) -> Path:
+    """``<folder>/<genre>/<genre>.000NN<suffix>`` (0.1 s, 8 kHz; ``.au`` as the original release, ``.wav`` as
+    the Kaggle copy) and, with ``filtered``, the fault-filtered split files in ``root/<split_subdir>``, which
+    name ``.wav`` files whatever the suffix (as distributed): per genre clips 0-1 train, 2 valid, 3 test, 4
+    filtered out."""
     root = Path(root)
     for g, genre in enumerate(GTZAN_GENRES):
         for i in range(per_genre):
-            write_tone(root / folder / genre / f"{genre}.{i:05d}.wav", 0.1, 8000, 200.0 + 40 * g + i)
+            write_tone(root / folder / genre / f"{genre}.{i:05d}{suffix}", 0.1, 8000, 200.0 + 40 * g + i)
     if filtered:
+        (root / split_subdir).mkdir(parents=True, exist_ok=True)
         parts = {"train": (0, 1), "valid": (2,), "test": (3,)}
         for split, idx in parts.items():
             lines = [f"{genre}/{genre}.{i:05d}.wav" for genre in GTZAN_GENRES for i in idx if i < per_genre]
-            (root / f"{split}_filtered.txt").write_text("\n".join(lines) + "\n")
+            (root / split_subdir / f"{split}_filtered.txt").write_text("\n".join(lines) + "\n")
     return root
 
 

@@ -220,7 +220,7 @@ def test_info_does_not_decode(tmp_path, monkeypatch):
     save(path, noise(0.75, channels=2), SR)
     monkeypatch.setattr(sf.SoundFile, "read", lambda *a, **k: pytest.fail("info() decoded samples"))
     meta = info(path)
-    assert meta == AudioInfo(sample_rate=SR, num_frames=12000, channels=2)
+    assert meta == AudioInfo(sample_rate=SR, num_frames=12000, channels=2, format="FLAC")
     assert meta.duration_s == pytest.approx(0.75)
 
 

@@ -300,3 +300,25 @@ def test_streaming_reads_the_last_sliver_of_an_upsampled_file(tmp_path):
     embedder = Embedder(Waveform(), nn.Sequential(nn.Flatten(), nn.Linear(199, 4)), SR, 199, batch_size=1)
     report = embed_files(embedder, [tmp_path / "short.wav"], tmp_path / "e.npz", progress=False, chunks_per_read=1)
     assert not report.skipped and report.num_chunks == 2
+
+
+def test_a_long_mp3_is_decoded_once_not_once_per_window(embedder, tmp_path, monkeypatch):
+    """libsndfile cannot resume an MP3 read, so a window costs a decode from the start: an MP3 is decoded
+    once (linear, not quadratic, in its length) and its windows match the whole-file embedding."""
+    import soundfile as sf
+
+    import audiocl.audio
+
+    long = (sine(220, SR, 6.0) * torch.linspace(0.1, 1.0, 6 * SR)).numpy()
+    sf.write(tmp_path / "long.mp3", long, SR, format="MP3", subtype="MPEG_LAYER_III")
+    reads, real_load = [], audiocl.audio.load
+
+    def spy(path, sample_rate=None, *, offset_s=0.0, duration_s=None):
+        reads.append(duration_s)
+        return real_load(path, sample_rate, offset_s=offset_s, duration_s=duration_s)
+
+    monkeypatch.setattr(audiocl.audio, "load", spy)
+    embed_files(embedder, [tmp_path / "long.mp3"], tmp_path / "e.npz", progress=False, chunks_per_read=3)
+    assert reads == [None]  # one whole decode, not one per window of 3 chunks
+    whole = embedder.embed(real_load(tmp_path / "long.mp3", SR)[0], SR, pooling="none")
+    np.testing.assert_allclose(np.load(tmp_path / "e.npz")["chunk_embeddings"], whole.numpy(), rtol=1e-5, atol=1e-6)

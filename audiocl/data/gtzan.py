@@ -2,13 +2,16 @@
 
 Official layout::
 
-    root/genres/<genre>/<genre>.000NN.wav        (the Kaggle copy names the folder genres_original/)
+    root/genres/<genre>/<genre>.000NN.au         (the original release: Sun .au files)
+    root/genres_original/<genre>/<genre>.000NN.wav   (the Kaggle copy, converted to WAV)
 
 Splits: the fault-filtered split of Kereliuk, Sturm & Larsen (2015), as distributed with dnn-mgr and
 sota-music-tagging-models: ``train_filtered.txt``, ``valid_filtered.txt``, ``test_filtered.txt`` with lines
-``blues/blues.00012.wav``, used when found (in ``split_dir``, ``root`` or ``root/split``; it drops repeated
-and mislabelled clips and keeps artists in one split). Without them, a stratified 80/10/10 split per genre
-(seeded) is used; beware that it lets an artist span splits, so numbers are optimistic.
+``blues/blues.00012.wav`` (read as the ``.au`` file of the same name where that is what the folder holds),
+used when found (in ``split_dir``, ``root``, ``root/split``, ``root/split/gtzan`` or the genres folder; it
+drops repeated and mislabelled clips and keeps artists in one split). A folder holding some of the three files
+but not all is an error. Without them, a stratified 80/10/10 split per genre (seeded) is used; beware that it
+lets an artist span splits, so numbers are optimistic.
 
 >>> task = load_gtzan("/data/gtzan")                                       # doctest: +SKIP
 >>> task.classes[:3]                                                       # doctest: +SKIP
@@ -47,7 +50,8 @@ def load_gtzan(
 
     Args:
         root: folder holding ``genres/`` (or ``genres_original/``).
-        split_dir: folder of the fault-filtered split files; searched in ``root`` and ``root/split`` if None.
+        split_dir: folder of the fault-filtered split files; searched in ``root``, ``root/split``,
+            ``root/split/gtzan`` (sota-music-tagging-models' layout) and the genres folder if None.
         fractions, seed: the stratified split used when there are no split files.
     """
     root = Path(root)
@@ -56,12 +60,23 @@ def load_gtzan(
     if missing:
         raise LayoutError(f"GTZAN: genre folder(s) {[str(genres_dir / g) for g in missing]} not found")
 
-    candidates = [Path(split_dir).expanduser()] if split_dir is not None else [root, root / "split", genres_dir]
-    found = next((d for d in candidates if all((d / n).is_file() for n in SPLIT_FILES.values())), None)
-    if split_dir is not None and found is None:
-        d = candidates[0]
-        absent = next(n for n in SPLIT_FILES.values() if not (d / n).is_file())
-        raise LayoutError(f"GTZAN: split file {d / absent} not found")
+    if split_dir is not None:
+        candidates = [Path(split_dir).expanduser()]
+    else:
+        candidates = [root, root / "split", root / "split" / "gtzan", genres_dir]
+    found = None
+    for d in candidates:
+        present = [n for n in SPLIT_FILES.values() if (d / n).is_file()]
+        if len(present) == len(SPLIT_FILES):
+            found = d
+            break
+        if present or split_dir is not None:  # a partial split would silently fall back to a leaky one
+            absent = next(n for n in SPLIT_FILES.values() if n not in present)
+            raise LayoutError(
+                f"GTZAN: split file {d / absent} not found (next to {d / present[0]})"
+                if present
+                else f"GTZAN: split file {d / absent} not found"
+            )
 
     if found is not None:
         items = []
@@ -73,7 +88,10 @@ def load_gtzan(
                 genre = rel.split("/")[0]
                 if genre not in GENRES:
                     raise LayoutError(f"{found / name}, line {n}: {rel!r} does not start with a genre folder")
-                items.append(Item(genres_dir / rel, GENRES.index(genre), split=split))
+                path = genres_dir / rel
+                if not path.is_file() and path.with_suffix(".au").is_file():  # the original release is .au
+                    path = path.with_suffix(".au")
+                items.append(Item(path, GENRES.index(genre), split=split))
         require_audio(items, found / "*_filtered.txt")
         notes = f"fault-filtered split (Kereliuk et al. 2015) from {found}"
     else:
