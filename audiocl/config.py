@@ -331,3 +331,35 @@ def _check_semantics(recipe: Recipe) -> None:
         "trainer.chunk_size",
         "must be positive or null",
     )
+    _check_trainer_choices(recipe.trainer, need)
+
+
+# Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT) and their short aliases.
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "32", "bf16", "16", "64")
+PRECISIONS += ("transformer-engine", "transformer-engine-float16")
+
+
+def _check_trainer_choices(t: TrainerConfig, need) -> None:
+    """The Lightning Trainer's choices, checked here so that a typo names its key instead of ending in a
+    Lightning traceback."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    need(str(t.precision) in PRECISIONS, "trainer.precision", f"{t.precision!r} is not one of {list(PRECISIONS)}")
+    accelerators = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+    need(t.accelerator in accelerators, "trainer.accelerator", f"{t.accelerator!r} is not one of {accelerators}")
+    strategies = ["auto", *StrategyRegistry.available_strategies()]
+    need(
+        t.strategy in strategies,
+        "trainer.strategy",
+        f"{t.strategy!r} is not a strategy Lightning knows (e.g. auto, ddp, ddp_spawn, fsdp, deepspeed)",
+    )
+    devices = t.devices
+    ok = (
+        devices == "auto"
+        or (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1))
+        or (isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices))
+        or (isinstance(devices, str) and all(part.strip().lstrip("-").isdigit() for part in devices.split(",")))
+    )
+    need(ok, "trainer.devices", f"{devices!r} is not a device count (>= 1, or -1 for all), a list of ids or 'auto'")
+    need(t.num_nodes >= 1, "trainer.num_nodes", "must be >= 1")

@@ -22,12 +22,13 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from audiocl.checkpoint import AtomicCheckpointIO
-from audiocl.config import Recipe, save_recipe
+from audiocl.config import Recipe, RecipeError, save_recipe
 
 
 def environment() -> dict:
@@ -104,14 +105,18 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
     """Train from ``recipe``; returns the Lightning ``Trainer`` (its ``.lightning_module`` is the model).
 
     ``resume``: a checkpoint path; ``None`` resumes from the run folder's ``last.ckpt`` when there is one;
-    ``False`` starts afresh even then.
+    ``True`` resumes from it and raises FileNotFoundError when there is none; ``False`` starts afresh even then.
     """
     from audiocl.data.datamodule import PretrainDataModule
     from audiocl.methods import ContrastiveMethod
 
     out = Path(recipe.output_dir)
     ckpt_dir = out / "checkpoints"
-    if resume is None:
+    if resume is True:
+        resume = last_checkpoint(out)
+        if resume is None:
+            raise FileNotFoundError(f"--resume: the run folder {out} has no checkpoints/last.ckpt to resume from")
+    elif resume is None:
         resume = last_checkpoint(out)
     elif resume is False:
         resume = None
@@ -134,7 +139,34 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
         save_last=False,
     )
     last = ModelCheckpoint(ckpt_dir, every_n_train_steps=t.last_every_n_steps, save_top_k=0, save_last=True)
-    trainer = L.Trainer(
+    bar = [StepProgressBar()] if t.progress_bar else []
+    try:
+        trainer = _trainer(out, t, resume, [keep, last, *bar, *(callbacks or [])])
+    except (ValueError, TypeError, MisconfigurationException) as err:  # e.g. a GPU asked for where there is none
+        raise RecipeError(
+            f"trainer (accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
+            f"precision={t.precision!r}): {err}"
+        ) from err
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        save_recipe(recipe, out / "recipe.yaml")
+        (out / "environment.json").write_text(json.dumps(environment(), indent=2))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)  # the final state, whatever the interval
+    return trainer
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Lightning's bar, with the run's step out of ``max_steps`` (its own count restarts with each epoch and on
+    resume)."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        return {"step": f"{trainer.global_step}/{trainer.max_steps}", **super().get_metrics(trainer, pl_module)}
+
+
+def _trainer(out: Path, t, resume: str | None, callbacks: list) -> L.Trainer:
+    """The Lightning Trainer of a run."""
+    return L.Trainer(
         default_root_dir=out,
         max_steps=t.max_steps,
         max_epochs=-1,
@@ -158,13 +190,6 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
                 out, name="csv", version="", keep_before_step=_step_of(resume), flush_logs_every_n_steps=1
             ),
         ],
-        callbacks=[keep, last, *(callbacks or [])],
+        callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
     )
-    if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
-        save_recipe(recipe, out / "recipe.yaml")
-        (out / "environment.json").write_text(json.dumps(environment(), indent=2))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)  # the final state, whatever the interval
-    return trainer

@@ -50,6 +50,11 @@ def test_overrides_are_typed_yaml(tmp_path):
         ("views.crop_samples=10000000", "views.crop_samples: "),
         ("supervised.num_classes=10", "data.label_fraction: "),
         ("nonsense", "not of the form key.sub=value"),
+        ("trainer.devices=two", "trainer.devices: 'two' is not a device count"),
+        ("trainer.devices=0", "trainer.devices: 0 is not a device count"),
+        ("trainer.precision=bf17", "trainer.precision: 'bf17' is not one of"),
+        ("trainer.accelerator=gpus", "trainer.accelerator: 'gpus' is not one of"),
+        ("trainer.strategy=foo", "trainer.strategy: 'foo' is not a strategy"),
     ],
 )
 def test_errors_name_the_key(tmp_path, override, key):
@@ -89,3 +94,8 @@ def test_bundled_recipes_validate():
     names = bundled_recipes()
     for name in names:
         load_recipe(RECIPES / f"{name}.yaml")
+
+
+@pytest.mark.parametrize("override", ["trainer.devices=[0, 1]", "trainer.devices=-1", "trainer.precision=bf16-mixed"])
+def test_lightning_choices_pass(tmp_path, override):
+    load_recipe(write(tmp_path, {}), [override])

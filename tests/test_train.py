@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from audiocl.cli import main
-from audiocl.config import load_recipe
+from audiocl.config import RecipeError, load_recipe
 from audiocl.recipes_path import RECIPES
 from audiocl.synth import make_corpus
 
@@ -288,6 +288,30 @@ def test_full_recipes_build(tmp_path):
         assert sum(p.numel() for p in method.parameters()) > 1_000_000
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_trainer_the_machine_cannot_run_is_a_recipe_error(corpus, tmp_path):
+    """Lightning's own refusals (here: a GPU asked for where there is none) name the trainer keys."""
+    from audiocl.train import pretrain
+
+    recipe = load_recipe(RECIPES / "clmr_tiny.yaml", [f"data.root={corpus}", f"output_dir={tmp_path / 'run'}"])
+    recipe.trainer.accelerator = "gpu"
+    with pytest.raises(RecipeError, match=r"trainer \(accelerator='gpu'"):
+        pretrain(recipe)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cola_recipe_feeds_the_encoder_96_frames_of_64_mel_bands():
+    """COLA's input: 960 ms segments as 96 frames of 64 log-mel bands at 16 kHz (the recipe's crop, through its
+    own front-end)."""
+    import torch
+
+    from audiocl.methods import ContrastiveMethod
+
+    recipe = load_recipe(RECIPES / "cola_audioset.yaml")
+    branch = ContrastiveMethod(recipe).branches["logmel"]
+    assert branch.frontend(torch.zeros(2, recipe.views.crop_samples)).shape == (2, 1, 64, 96)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["clmr_magnatagatune", "cola_audioset", "clar_speech_commands", "multiformat_esc50"])
 def test_full_recipe_starts_training_on_a_folder(name, corpus, tmp_path):
@@ -467,3 +491,19 @@ def test_overrides_may_follow_options_and_recipes_resolve_from_anywhere(corpus, 
             "trainer.max_steps=2", "trainer.progress_bar=false")  # fmt: skip
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
     assert main(["pretrain", "clmr_tiny", "--resume", str(tmp_path / "missing.ckpt"), f"data.root={corpus}"]) == 2
+    # A bare --resume means the run folder's last.ckpt, also when overrides follow it
+    run_cli("pretrain", "clmr_tiny", "--resume", f"data.root={corpus}", f"output_dir={run}",
+            "trainer.max_steps=3", "trainer.progress_bar=false")  # fmt: skip
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    empty = ["pretrain", "clmr_tiny", f"data.root={corpus}", f"output_dir={tmp_path / 'empty'}", "--resume"]
+    assert main(empty) == 2  # nothing to resume from
+
+
+def test_progress_bar_shows_the_runs_step_out_of_max_steps():
+    """Lightning's bar counts batches of the epoch (restarting on resume); ours adds the global step."""
+    from types import SimpleNamespace
+
+    from audiocl.train import StepProgressBar
+
+    trainer = SimpleNamespace(global_step=12, max_steps=100, loggers=[], progress_bar_metrics={"train/loss": 1.5})
+    assert StepProgressBar().get_metrics(trainer, None) == {"step": "12/100", "train/loss": 1.5}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from audiocl.config import RecipeError, load_recipe
 from audiocl.recipes_path import resolve_recipe
@@ -20,7 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("recipe", help="a recipe file, or the name of a bundled one (e.g. clmr_tiny)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of recipe values")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", metavar="CKPT", help="resume from this checkpoint")
+    group.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        metavar="CKPT",
+        help="resume from CKPT; without one, from the run folder's checkpoints/last.ckpt (an error if it has none)",
+    )
     group.add_argument("--fresh", action="store_true", help="ignore the run folder's last.ckpt and start over")
     p.set_defaults(func=run)
 
@@ -29,8 +36,13 @@ def run(args: argparse.Namespace) -> int:
     from audiocl.checkpoint import CheckpointError
     from audiocl.train import pretrain
 
+    overrides = list(args.overrides)
+    if isinstance(args.resume, str) and "=" in args.resume and not Path(args.resume).exists():
+        # `--resume key=value ...`: argparse took the first override for the optional checkpoint path.
+        overrides.insert(0, args.resume)
+        args.resume = True
     try:
-        recipe = load_recipe(resolve_recipe(args.recipe), args.overrides)
+        recipe = load_recipe(resolve_recipe(args.recipe), overrides)
         trainer = pretrain(recipe, resume=args.resume or (False if args.fresh else None))
     except (RecipeError, CheckpointError, FileNotFoundError) as err:
         print(f"audiocl pretrain: {err}", file=sys.stderr)
