@@ -38,6 +38,9 @@ class DataConfig:
     num_workers: int = 2
     label_fraction: float = 0.0  # fraction of clips whose labels the supervised head sees (CLAR); 0 = none
     options: dict = field(default_factory=dict)  # extra arguments of the data-set listing (e.g. split)
+    # With root null and dataset folder: pretrain on audiocl's synthetic timbre corpus (audiocl.synth), this many
+    # clips per class, generated once under <output_dir>/synthetic_corpus. 0: root is required.
+    synthetic_clips_per_class: int = 0
 
 
 @dataclass
@@ -298,6 +301,7 @@ def _check_semantics(recipe: Recipe) -> None:
     need(recipe.data.batch_size >= 2, "data.batch_size", "contrastive learning needs at least 2 clips")
     need(recipe.data.clip_seconds > 0, "data.clip_seconds", "must be positive")
     need(0.0 <= recipe.data.label_fraction <= 1.0, "data.label_fraction", "must be within [0, 1]")
+    need(recipe.data.synthetic_clips_per_class >= 0, "data.synthetic_clips_per_class", "must be >= 0")
     need(recipe.views.num_views >= 2, "views.num_views", "needs at least 2 views")
     need(recipe.views.crop_samples > 0, "views.crop_samples", "must be positive")
     need(

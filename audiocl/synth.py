@@ -155,3 +155,33 @@ def make_corpus(
         writer.writeheader()
         writer.writerows(rows)
     return rows
+
+
+def ensure_corpus(
+    root: str | Path, *, clips_per_class: int, sample_rate: int, clip_seconds: float, seed: int = 0
+) -> Path:
+    """The corpus of :func:`make_corpus` in ``root``, generated there the first time; returns ``root``.
+
+    Safe when several processes (DDP ranks) ask at once: each writes a private folder and renames it into
+    place, the first rename wins and the others discard theirs. The settings are part of the folder name,
+    so other settings get a corpus of their own.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(root) / f"{clips_per_class}x{clip_seconds:g}s_{sample_rate}Hz_seed{seed}"
+    if (root / "labels.csv").is_file():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=root.parent))
+    try:
+        make_corpus(tmp, clips_per_class=clips_per_class, sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed)
+        try:
+            os.rename(tmp, root)
+        except OSError:  # another process got there first
+            if not (root / "labels.csv").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

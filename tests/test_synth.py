@@ -47,3 +47,28 @@ def test_classes_differ_in_timbre_not_level():
     centroids = np.stack([x[train & (y == c)].mean(0) for c in range(len(SYNTHS))])
     predicted = np.argmin(((x[~train, None] - centroids) ** 2).sum(-1), axis=1)
     assert (predicted == y[~train]).mean() >= 0.5  # chance is 0.2
+
+
+def test_ensure_corpus_generates_once_and_tolerates_a_concurrent_writer(tmp_path, monkeypatch):
+    import audiocl.synth as synth
+
+    first = synth.ensure_corpus(tmp_path, clips_per_class=2, sample_rate=8000, clip_seconds=0.5)
+    assert (first / "labels.csv").is_file() and len(list(first.rglob("*.wav"))) == 10
+    calls = []
+    monkeypatch.setattr(synth, "make_corpus", lambda *a, **k: calls.append(a))
+    assert synth.ensure_corpus(tmp_path, clips_per_class=2, sample_rate=8000, clip_seconds=0.5) == first
+    assert calls == []  # the second call found it
+    monkeypatch.undo()
+
+    # Another rank renames its corpus into place while this one is still writing: this one's is discarded.
+    real = synth.make_corpus
+
+    def racing(root, **kwargs):
+        real(tmp_path / "other", **kwargs)
+        (tmp_path / "other").rename(tmp_path / "3x0.5s_8000Hz_seed0")
+        return real(root, **kwargs)
+
+    monkeypatch.setattr(synth, "make_corpus", racing)
+    won = synth.ensure_corpus(tmp_path, clips_per_class=3, sample_rate=8000, clip_seconds=0.5)
+    assert won == tmp_path / "3x0.5s_8000Hz_seed0" and (won / "labels.csv").is_file()
+    assert not list(tmp_path.glob(".partial-*"))

@@ -47,10 +47,12 @@ def run_cli(*args: str) -> None:
 def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
     run = tmp_path / "run"
     steps = 30
+    # clar_tiny on its synthetic corpus (10 clips per class): its 10% of labels is then exactly 10%
+    data = [] if name == "clar_tiny" else [f"data.root={corpus}"]
     run_cli(
         "pretrain",
         name,
-        f"data.root={corpus}",
+        *data,
         f"output_dir={run}",
         f"trainer.max_steps={steps}",
         "trainer.progress_bar=false",
@@ -80,6 +82,41 @@ def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
     with torch.no_grad():
         h = encoder(frontend(audio))
     assert h.shape[0] == 3 and torch.isfinite(h).all()
+
+
+def test_tiny_recipes_run_without_data_on_the_synthetic_corpus(tmp_path):
+    """`audiocl pretrain recipes/<method>_tiny.yaml` as written: no data.root, the built-in corpus. The model it
+    trained is the one its checkpoint reloads; a multi-format checkpoint embeds with either branch or both."""
+    import audiocl
+    from audiocl.checkpoint import load_method
+    from audiocl.train import pretrain
+
+    run = tmp_path / "run"
+    recipe = load_recipe(RECIPES / "multiformat_tiny.yaml", [f"output_dir={run}", "trainer.max_steps=2",
+                                                             "trainer.progress_bar=false"])  # fmt: skip
+    trained = pretrain(recipe).lightning_module.eval()
+    corpus = next((run / "synthetic_corpus").iterdir())
+    assert len(list(corpus.rglob("*.wav"))) == 50 and not list(run.glob("synthetic_corpus/.partial-*"))
+
+    reloaded = load_method(run / "checkpoints" / "last.ckpt")
+    audio = 0.1 * torch.randn(3, recipe.views.crop_samples, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for name, branch in trained.branches.items():
+            torch.testing.assert_close(branch.embed(audio), reloaded.branches[name].embed(audio), rtol=0, atol=0)
+    sizes = {b: audiocl.load_encoder(run / "checkpoints" / "last.ckpt", b).embedding_size
+             for b in (None, "waveform", "logmel")}  # fmt: skip
+    assert sizes[None] == sizes["waveform"] + sizes["logmel"]
+    both = audiocl.load_encoder(run / "checkpoints" / "last.ckpt").embed(audio[0], sample_rate=16000)
+    assert both.shape == (sizes[None],) and torch.isfinite(both).all()
+
+
+def test_clar_tiny_trains_its_head_on_ten_percent_of_the_labels(tmp_path):
+    from audiocl.data.datamodule import build_pretrain_dataset
+
+    recipe = load_recipe(RECIPES / "clar_tiny.yaml", [f"output_dir={tmp_path}"])  # the synthetic corpus
+    labels = build_pretrain_dataset(recipe).labels
+    assert recipe.data.label_fraction == 0.1 and len(labels) == 50
+    assert sum(label >= 0 for label in labels) == 5  # one clip of each of the 5 classes: exactly 10%
 
 
 def test_bad_override_names_the_key(corpus, tmp_path, capsys):

@@ -137,12 +137,31 @@ class PretrainDataModule(L.LightningDataModule):
         )
 
 
+def _synthetic_corpus(recipe: Recipe):
+    """``recipe.data`` pointing at the synthetic corpus, generated under the run folder the first time."""
+    import dataclasses
+
+    from audiocl.synth import ensure_corpus
+
+    d = recipe.data
+    root = ensure_corpus(
+        Path(recipe.output_dir) / "synthetic_corpus",
+        clips_per_class=max(2, d.synthetic_clips_per_class),
+        sample_rate=d.sample_rate,
+        clip_seconds=max(d.clip_seconds, 0.5),
+        seed=recipe.seed,
+    )
+    return dataclasses.replace(d, root=str(root / "audio"))
+
+
 def build_pretrain_dataset(recipe: Recipe):
     """The recipe's pretraining data set: a memory-mapped cache or decoded files, labels masked to
     ``data.label_fraction`` (the rest are -1, unlabelled; all of them when the fraction is 0)."""
     from audiocl.data import CachedClipDataset, ClipDataset, load_task, pretrain_files
 
     d = recipe.data
+    if d.root is None and d.synthetic_clips_per_class > 0 and d.dataset == "folder":
+        d = _synthetic_corpus(recipe)
     if d.root is None:
         raise RecipeError("data.root: no data given; set data.root=/path/to/audio on the command line")
     clip_samples = int(round(d.clip_seconds * d.sample_rate))
