@@ -90,6 +90,11 @@ def _open(path: Path) -> sf.SoundFile:
     if "File ended unexpectedly" in log:
         f.close()
         raise AudioError(path, "truncated: the stream ends before its end-of-stream marker")
+    # A cut Ogg (Vorbis, Opus) still opens and decodes what is there; libsndfile's log tells: the last whole
+    # page lacks the end-of-stream flag, and the cut page after it is "junk".
+    if "lacks an end-of-stream bit" in log or "Junk after the last page" in log:
+        f.close()
+        raise AudioError(path, "truncated or corrupt: the Ogg stream does not end with its end-of-stream page")
     return f
 
 

@@ -36,12 +36,12 @@ def pretrain_files(
     """List the audio files of ``dataset`` under ``root`` for pretraining.
 
     Args:
-        dataset: "folder" (recursive, by extension), "csv" (a CSV/TSV with a ``path`` column, or one path a
-            line), "magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", or "cache" (the source
-            files recorded in an ``audiocl prepare`` cache).
+        dataset: "folder" (recursive, by extension), "csv" (a CSV/TSV with a ``path`` column and, optionally,
+            a ``split`` column, or one path a line), "magnatagatune", "speech_commands", "esc50", "gtzan",
+            "nsynth", or "cache" (the source files recorded in an ``audiocl prepare`` cache).
         root: the folder, list file or cache folder.
         return_labels: also return single-label class indices (None when the data set has none).
-        splits: splits of an official layout to use (None = all).
+        splits: splits of an official layout (or of a list's ``split`` column) to use (None = all).
         folds: folds of a k-fold layout to use (None = all).
         **options: passed to the layout's loader (e.g. ``split="won"``).
 
@@ -53,7 +53,7 @@ def pretrain_files(
     if dataset == "folder":
         files = list_audio(root, options.pop("extensions", None))
     elif dataset == "csv":
-        files = read_file_list(root, **options)
+        files = read_file_list(root, splits=splits, **options)
     elif dataset == "cache":
         index = root / "index.json"
         if not index.is_file():

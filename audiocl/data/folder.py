@@ -104,11 +104,18 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def read_file_list(path: str | os.PathLike, *, delimiter: str | None = None, path_column: str = "path") -> list[Path]:
+def read_file_list(
+    path: str | os.PathLike,
+    *,
+    delimiter: str | None = None,
+    path_column: str = "path",
+    splits: Sequence[str] | None = None,
+) -> list[Path]:
     """Audio paths listed in a CSV/TSV file (its ``path`` column) or a plain list (one path a line).
 
     Relative paths are taken relative to the list file's folder. A file without a ``path`` header is read
-    as a plain list whose first column is the path.
+    as a plain list whose first column is the path. With ``splits`` (e.g. ``("train",)``) and a ``split``
+    column, only the rows of those splits are kept (pretraining must not see the audio a probe tests on).
 
     >>> read_file_list("train.csv")[:1]                                        # doctest: +SKIP
     [PosixPath('/data/clips/a.wav')]
@@ -120,6 +127,9 @@ def read_file_list(path: str | os.PathLike, *, delimiter: str | None = None, pat
         col = names.index(path_column)
     else:  # no header: the first line is a path too
         col, rows = 0, [header, *rows]
+    if splits is not None and path_column in names and "split" in names:
+        at = names.index("split")
+        rows = [row for row in rows if len(row) > at and normalize_split(row[at], str(path)) in splits]
     return [_resolve(path.parent, row[col]) for row in rows if len(row) > col and row[col]]
 
 

@@ -86,3 +86,15 @@ def test_list_audio_follows_links_without_cycles(tmp_path, folder_root):
     (tmp_path / "loop").symlink_to(tmp_path)  # a cycle
     files = list_audio(tmp_path)
     assert len(files) == FOLDER_CLASSES["bird"] and all(f.parts[-2] == "linked" for f in files)
+
+
+def test_pretraining_reads_only_the_train_rows_of_a_list_with_splits(tmp_path, csv_file):
+    from audiocl.data import pretrain_files
+
+    every = read_file_list(csv_file)
+    task = load_task("csv", csv_file)
+    train = [it.path for it in task.items if it.split == "train"]
+    assert 0 < len(train) < len(every)
+    assert read_file_list(csv_file, splits=("train",)) == train
+    assert pretrain_files("csv", csv_file) == train  # a later probe never sees its test audio
+    assert pretrain_files("csv", csv_file, splits=None) == every
