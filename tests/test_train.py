@@ -216,7 +216,17 @@ def test_resume_after_sigkill_continues_the_curve(corpus, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = run / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
-    while not (last.exists() and torch.load(last, weights_only=True)["global_step"] >= 8):
+    metrics = run / "csv" / "metrics.csv"
+
+    def checkpointed_and_logged() -> bool:
+        # Lightning saves a step's checkpoint just before it logs that step's row: kill once both are on disk
+        # (a kill in the milliseconds between them would lose that one row of the log, not training state).
+        if not last.exists():
+            return False
+        step = torch.load(last, weights_only=True)["global_step"]
+        return step >= 8 and metrics.exists() and len(losses(run)) >= step
+
+    while not checkpointed_and_logged():
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.05)

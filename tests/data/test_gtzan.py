@@ -52,7 +52,8 @@ def test_original_au_release_with_the_split_files_of_sota_music_tagging_models(t
     assert len(find_audio_files([root / "genres"])) == 50  # `audiocl embed genres/` finds the .au files
 
 
-def test_an_incomplete_split_is_an_error_not_a_silent_leaky_fallback(gtzan_root):
-    (gtzan_root / "valid_filtered.txt").unlink()
+def test_an_incomplete_split_is_an_error_not_a_silent_leaky_fallback(tmp_path):
+    root = make_gtzan(tmp_path)
+    (root / "valid_filtered.txt").unlink()
     with pytest.raises(LayoutError, match="valid_filtered.txt"):
-        load_task("gtzan", gtzan_root)
+        load_task("gtzan", root)

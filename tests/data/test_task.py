@@ -53,7 +53,8 @@ def test_pretrain_files(mtat_root, sc_root, esc_root, gtzan_root, nsynth_root, f
     assert len(pretrain_files("nsynth", nsynth_root, splits=None)) == 15
     files, labels = pretrain_files("folder", folder_root, return_labels=True)
     assert len(files) == 30 and labels is None
-    assert len(pretrain_files("csv", csv_file)) == 18
+    assert len(pretrain_files("csv", csv_file)) == 12  # the rows of its train split
+    assert len(pretrain_files("csv", csv_file, splits=None)) == 18
     files, labels = pretrain_files("magnatagatune", mtat_root, return_labels=True)
     assert labels is None  # multi-label sets give no single labels
     prepare("csv", csv_file, tmp_path / "cache", 8000, progress=False)
