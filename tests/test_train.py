@@ -403,6 +403,40 @@ def test_gradient_caching_trains(corpus, tmp_path):
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
 
 
+@pytest.mark.slow
+def test_gradient_caching_takes_the_whole_batch_step(corpus, tmp_path):
+    """A training step with trainer.chunk_size, through Lightning, updates the weights as the whole-batch step
+    does. Batch norm is held in eval mode: its per-chunk statistics are GradCache's documented caveat."""
+    from lightning.pytorch.callbacks import Callback
+
+    from audiocl.train import pretrain
+
+    class HoldBatchNorm(Callback):
+        def on_train_start(self, trainer, module):
+            self.initial = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            for m in module.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    after, before = {}, {}
+    for name, extra in (("whole", []), ("cached", ["trainer.chunk_size=4"])):
+        overrides = [f"data.root={corpus}", f"output_dir={tmp_path / name}", "trainer.max_steps=1", "optim.name=sgd",
+                     "optim.lr=0.5", "data.batch_size=8", "trainer.progress_bar=false", *extra]  # fmt: skip
+        hold = HoldBatchNorm()
+        trainer = pretrain(load_recipe(RECIPES / "clmr_tiny.yaml", overrides), callbacks=[hold])
+        after[name] = {k: v.detach().clone() for k, v in trainer.lightning_module.state_dict().items()}
+        before[name] = hold.initial
+    assert trainer.lightning_module.automatic_optimization is False  # the cached run took the GradCache path
+    moved = 0
+    for key, value in after["whole"].items():
+        torch.testing.assert_close(before["cached"][key], before["whole"][key], rtol=0, atol=0)
+        torch.testing.assert_close(after["cached"][key], value, rtol=0, atol=1e-5, msg=key)
+        moved += int(not torch.equal(value, before["whole"][key]))
+    assert moved > 0
+
+
 def test_a_corrupt_file_is_skipped_and_reported(tmp_path):
     root = tmp_path / "audio"
     make_corpus(tmp_path, clips_per_class=3, clip_seconds=0.6, sample_rate=16000, classes=["plucked", "reed"])
