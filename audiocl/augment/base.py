@@ -60,7 +60,8 @@ class Transform(nn.Module):
     """Base of every transform: applied to each example with probability ``p``.
 
     Subclasses implement ``randomize_parameters`` (CPU, whole batch) and ``apply`` (batched, on the
-    input's device). Transforms never modify their input in place. Those with large intermediates set
+    input's device). Transforms never modify their input in place, unless ``forward`` is told it may
+    (``inplace=True``, which the combinators pass for tensors they made). Those with large intermediates set
     ``cpu_chunk`` to be applied that many examples at a time on the CPU (None: the whole batch at once).
     """
 

@@ -34,8 +34,11 @@ class Compose(nn.Module):
         g = default_generator(generator)
         owned = inplace  # may x be overwritten? Not the caller's tensor, unless the caller says so.
         for transform in self.transforms:
-            y = transform(x, g, inplace=owned) if isinstance(transform, _COMBINABLE) else transform(x, g)
-            owned, x = may_overwrite(y, x, owned), y
+            if isinstance(transform, _COMBINABLE):
+                y = transform(x, g, inplace=owned)
+                owned, x = may_overwrite(y, x, owned), y
+            else:  # another module: its result may be memory it keeps, so never overwrite it
+                x, owned = transform(x, g), False
         return x
 
 

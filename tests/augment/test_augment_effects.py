@@ -267,3 +267,21 @@ def test_chains_overwrite_only_their_own_tensors():
     for step in chain.transforms:  # inplace=False: each step on a fresh copy
         y = step(y.clone(), g)
     torch.testing.assert_close(out, y, atol=1e-6, rtol=0)
+
+
+def test_chains_never_overwrite_what_another_module_returns():
+    """A module that is not one of ours may return memory it keeps (a buffer, a cache): the next step must not
+    write into it."""
+
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("value", torch.ones(4, 100))
+
+        def forward(self, x, generator=None):
+            return self.value
+
+    constant = Constant()
+    out = A.Compose([A.Gain(-6, -6), constant, A.Gain(-6, -6), A.PolarityInversion()])(torch.ones(4, 100))
+    assert torch.equal(constant.value, torch.ones(4, 100))
+    torch.testing.assert_close(out, torch.full((4, 100), -(10 ** (-6 / 20))))
