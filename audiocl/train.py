@@ -112,12 +112,10 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
 
     out = Path(recipe.output_dir)
     ckpt_dir = out / "checkpoints"
-    if resume is True:
-        resume = last_checkpoint(out)
-        if resume is None:
+    if resume is None or resume is True:
+        required, resume = resume is True, last_checkpoint(out)
+        if required and resume is None:
             raise FileNotFoundError(f"--resume: the run folder {out} has no checkpoints/last.ckpt to resume from")
-    elif resume is None:
-        resume = last_checkpoint(out)
     elif resume is False:
         resume = None
     L.seed_everything(recipe.seed, workers=True, verbose=False)

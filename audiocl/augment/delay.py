@@ -22,7 +22,7 @@ def add_delayed(out: Tensor, x: Tensor, shift: Tensor, gain: float) -> Tensor:
         if value >= samples:
             continue
         rows = (shift == value).nonzero().squeeze(1)
-        out[:, value:].index_add_(0, rows, x.index_select(0, rows)[:, : samples - value], alpha=gain)
+        out[:, value:].index_add_(0, rows, x[:, : samples - value].index_select(0, rows), alpha=gain)
     return out
 
 

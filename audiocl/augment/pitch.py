@@ -12,7 +12,7 @@ the amounts:
   82 ms segments cross-faded over 12 ms, each read near its nominal input position and moved within
   a 14.68 ms search window to where it best continues the previous one (normalised cross-correlation,
   coarse on decimated signals, then refined to the sample). The loop runs over output segments
-  (about 33 per 2.7 s clip), each step batched over the examples with one grouped ``conv1d``. On
+  (about 33 per 2.7 s clip), each step batched over the examples (one multiply-and-sum over all candidates). On
   2 CPU cores, pitch-shifting 96 CLMR clips (2.7 s at 22.05 kHz) takes ~95 ms against ~610 ms for
   the vocoder, time-stretching them ~40 ms against ~480 ms. It keeps periodic sounds (tones,
   voices) clean but can double sharp transients and stutter on dense polyphony, which the vocoder

@@ -27,7 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from audiocl.config import load_recipe
     from audiocl.recipes_path import resolve_recipe
-    from audiocl.synth import make_corpus
     from audiocl.train import pretrain
 
     with tempfile.TemporaryDirectory(prefix="audiocl-bench-") as tmp:
@@ -40,15 +39,8 @@ def run(args: argparse.Namespace) -> int:
             "trainer.progress_bar=false",
             f"trainer.last_every_n_steps={args.steps}",
         ]
-        if recipe.data.root is None:
-            per_class = max(2, args.clips // 5)
-            make_corpus(
-                tmp / "data",
-                clips_per_class=per_class,
-                sample_rate=recipe.data.sample_rate,
-                clip_seconds=max(recipe.data.clip_seconds, 0.5),
-            )
-            overrides.append(f"data.root={tmp / 'data' / 'audio'}")
+        if recipe.data.root is None:  # the synthetic corpus (audiocl.synth), generated in the run folder
+            overrides += ["data.dataset=folder", f"data.synthetic_clips_per_class={max(2, args.clips // 5)}"]
         recipe = load_recipe(resolve_recipe(args.recipe), [*args.overrides, *overrides])
         pretrain(recipe, resume=False)
         rows = list(csv.DictReader(open(tmp / "run" / "csv" / "metrics.csv")))
