@@ -23,7 +23,8 @@ from torch import Tensor, nn
 # On the CPU, transforms with large intermediates (STFTs, padded FFTs) run ``apply`` on a few examples at
 # a time: the intermediates then stay in cache instead of being page-faulted in. Measured on 2 CPU cores
 # with 96 CLMR clips: FFT filters, reverb and speed are fastest 16 at a time (1.2-1.4x faster than 8 or
-# all 96), the phase vocoder 8 at a time (2.4x faster than all at once). On other devices: one call.
+# all 96), the phase vocoder 8 at a time (2.4x faster than all at once). Where freed memory is kept
+# (``audiocl.allocator``) the chunk size matters less (within ~5 %). On other devices: one call.
 FFT_CHUNK = 16
 STFT_CHUNK = 8
 
@@ -62,7 +63,9 @@ class Transform(nn.Module):
     Subclasses implement ``randomize_parameters`` (CPU, whole batch) and ``apply`` (batched, on the
     input's device). Transforms never modify their input in place, unless ``forward`` is told it may
     (``inplace=True``, which the combinators pass for tensors they made). Those with large intermediates set
-    ``cpu_chunk`` to be applied that many examples at a time on the CPU (None: the whole batch at once).
+    ``cpu_chunk`` to be applied that many examples at a time on the CPU (None: the whole batch at once),
+    and those whose cost follows a parameter sort the rows into chunks by it (``chunk_order``).
+    ``forward_rows`` transforms some rows of a batch in place of a gathered copy of them (``OneOf``).
     """
 
     cpu_chunk: int | None = None
@@ -89,36 +92,64 @@ class Transform(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         """``x`` transformed; ``inplace=True`` lets the result overwrite ``x`` (the combinators pass it for
         tensors they made themselves, sparing a copy of the batch per transform)."""
+        return self.forward_rows(x, None, generator, inplace)
+
+    def forward_rows(
+        self, x: Tensor, rows: Tensor | None, generator: torch.Generator | None = None, inplace: bool = False
+    ) -> Tensor:
+        """``forward`` on the rows ``rows`` (a CPU index) of ``x`` only, the others untouched: the same draws
+        and result as ``forward(x[rows])`` scattered back, without gathering the rows first (``OneOf``)."""
         g = default_generator(generator)
-        batch = x.shape[0]
+        batch = x.shape[0] if rows is None else len(rows)
         chosen = torch.rand(batch, generator=g) < self.p
         params = self.randomize_parameters(batch, g)
         seed = int(torch.randint(2**62, (1,), generator=g))
         if not bool(chosen.any()):
             return x
-        factors = self.row_factors(params)
+        factors = self.row_factors(params) if rows is None else None
         if factors is not None:
             factors = torch.where(chosen, factors, 1.0)
             factors = _to(factors, x).view(-1, *([1] * (x.dim() - 1)))
             return x.mul_(factors) if inplace else x * factors
-        everyone = bool(chosen.all())
-        index = chosen.nonzero().squeeze(1)
-        params = {k: _to(v if everyone else v[index], x) for k, v in params.items()}
-        if everyone:
-            return self._apply_in_chunks(x, params, signal_generator(seed, x.device))
-        index = index.to(x.device)
-        # (index_select/index_copy_: 2x faster on the CPU than x[index] and out[index] = ...)
-        done = self._apply_in_chunks(x.index_select(0, index), params, signal_generator(seed, x.device))
-        return (x if inplace else x.clone()).index_copy_(0, index, done)
+        picked = chosen.nonzero().squeeze(1)
+        params = {k: v[picked] for k, v in params.items()}
+        index = picked if rows is None else rows[picked]  # rows of x
+        return self._apply_rows(x, index, params, signal_generator(seed, x.device), inplace)
 
-    def _apply_in_chunks(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
-        chunk = self.cpu_chunk
-        if chunk is None or x.device.type != "cpu" or x.shape[0] <= chunk:
-            return self.apply(x, params, generator)
-        out = torch.empty_like(x)
-        for start in range(0, x.shape[0], chunk):  # a loop over chunks, each one batched
-            rows = slice(start, start + chunk)
-            out[rows] = self.apply(x[rows], {k: v[rows] for k, v in params.items()}, generator)
+    def chunk_order(self, params: dict[str, Tensor]) -> Tensor | None:
+        """For transforms whose cost follows a parameter: the chosen rows in that order (an ``argsort``), so
+        that each CPU chunk holds rows of similar cost and sizes its buffers for them. None: as they come."""
+        return None
+
+    def _apply_rows(
+        self, x: Tensor, index: Tensor, params: dict[str, Tensor], generator: torch.Generator, inplace: bool
+    ) -> Tensor:
+        """``apply`` on the rows ``index`` of ``x`` (``params`` has one entry per row), the others untouched.
+
+        On the CPU, ``cpu_chunk`` rows at a time (in ``chunk_order``): each chunk is gathered, transformed and
+        written back while it is in cache, and no copy of all the chosen rows is ever made.
+        """
+        batch, chosen = x.shape[0], len(index)
+        chunk = self.cpu_chunk if self.cpu_chunk is not None and x.device.type == "cpu" else chosen
+        if chosen == batch and chunk >= batch:  # every row, in one call: no gathering at all
+            return self.apply(x, {k: _to(v, x) for k, v in params.items()}, generator)
+        order = self.chunk_order(params) if chunk < chosen else None
+        if inplace:
+            out = x
+        else:  # rows nobody writes must keep their values
+            out = torch.empty_like(x) if chosen == batch else x.clone()
+        if chosen == batch and order is None:  # every row in order: chunks are slices, nothing to gather
+            for start in range(0, batch, chunk):
+                rows = slice(start, start + chunk)
+                out[rows] = self.apply(x[rows], {k: _to(v[rows], x) for k, v in params.items()}, generator)
+            return out
+        positions = torch.arange(chosen) if order is None else order
+        for start in range(0, chosen, chunk):  # a loop over chunks, each one batched
+            mine = positions[start : start + chunk]
+            rows = index[mine].to(x.device)
+            # (index_select/index_copy_: 2x faster on the CPU than x[rows] and out[rows] = ...)
+            done = self.apply(x.index_select(0, rows), {k: _to(v[mine], x) for k, v in params.items()}, generator)
+            out.index_copy_(0, rows, done)
         return out
 
     def extra_repr(self) -> str:

@@ -113,7 +113,13 @@ class OneOf(nn.Module):
             mine = chosen & (which == k)
             if not bool(mine.any()):
                 continue
-            index = mine.nonzero().squeeze(1).to(x.device)
+            index = mine.nonzero().squeeze(1)
+            if isinstance(transform, Transform):  # works on its rows of `out` directly, no gathering
+                if out is x and not inplace:
+                    out = x.clone()
+                out = transform.forward_rows(out, index, g, inplace=True)
+                continue
+            index = index.to(x.device)
             rows = x.index_select(0, index)  # a copy of our own; read before out changes (out may be x)
             done = transform(rows, g, inplace=True) if isinstance(transform, _COMBINABLE) else transform(rows, g)
             if out is x and not inplace:

@@ -37,7 +37,7 @@ def clmr(sample_rate: int) -> Compose:
     - ``PitchShift``: -700..700 cents (WavAugment/sox ``pitch``) = -7..7 semitones, here continuous.
       sox's ``pitch`` is a time-domain WSOLA (its ``tempo`` effect plus resampling), and so is ours
       here (``method="wsola"``, our choice for speed): on 2 CPU cores it shifts 96 CLMR clips in
-      ~95 ms against ~610 ms for the phase vocoder. Trade-off: WSOLA keeps
+      ~45 ms against ~350 ms for the phase vocoder. Trade-off: WSOLA keeps
       tones and voices clean but can double sharp transients and blur dense polyphony, where the
       vocoder is smoother (and phasier); pass your own ``PitchShift(..., method="phase_vocoder")``
       for that.

@@ -60,7 +60,8 @@ class Reverb(Transform):
 
     RT60 is uniform in seconds over ``[min_rt60_s, max_rt60_s]``; the direct-to-reverberant ratio is
     uniform in dB over ``[min_drr_db, max_drr_db]`` (0 dB: as much reverberant as direct energy). The
-    responses last ``max_rt60_s`` (where the longest has decayed by 60 dB).
+    responses of a batch (on the CPU: of a chunk of rows with similar RT60) last its longest RT60, where
+    each has decayed by 60 dB or more.
 
     Shape:
         - x: ``(batch, samples)``; output: same.
@@ -98,8 +99,12 @@ class Reverb(Transform):
             "drr_db": uniform(batch, self.min_drr_db, self.max_drr_db, generator),
         }
 
+    def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
+        return params["rt60_s"].argsort()  # the responses' length, hence the FFTs', follows a chunk's longest RT60
+
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
-        taps = max(2, math.ceil(self.max_rt60_s * self.sample_rate))
+        # Each response lasts the longest RT60 among these rows: every one has decayed by 60 dB or more by then.
+        taps = max(2, math.ceil(float(params["rt60_s"].max()) * self.sample_rate))
         rir = synthetic_rir(params["rt60_s"], params["drr_db"], self.sample_rate, taps, generator)
         return fft_convolve(x, rir)
 

@@ -148,6 +148,20 @@ def test_wsola_batched_equals_one_by_one():
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("semitones", [[-3.0, 0.5, 6.0, -0.2], [2.0, 7.0], [-7.0, -1.0], [0.0]])
+def test_wsola_pitch_shift_is_resample_then_stretch(semitones):
+    """The pitch shift resamples straight into WSOLA's padded input, rows going up and down apart: it must
+    equal the plain composition, ``wsola(resample_rows(x, f), 1 / f)``."""
+    from audiocl.augment.pitch import pitch_shift_wsola, resample_rows, wsola, wsola_sizes
+
+    semitones = torch.tensor(semitones)
+    x = torch.randn(len(semitones), 8000, generator=torch.Generator().manual_seed(0))
+    factor = 2.0 ** (semitones.double() / 12)
+    sizes = wsola_sizes(SR)
+    plain = wsola(resample_rows(x, factor, math.ceil(8000 / float(factor.min()))), 1 / factor, 8000, *sizes)
+    torch.testing.assert_close(pitch_shift_wsola(x, semitones, *sizes), plain, atol=1e-6, rtol=0)
+
+
 def test_wsola_grains_continue_each_other_in_phase():
     # Without the similarity search (plain overlap-add at the nominal positions) a stretched tone
     # cancels itself where two grains meet out of phase; with it, the level is flat grain after grain.
