@@ -106,7 +106,11 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
 
     ``resume``: a checkpoint path; ``None`` resumes from the run folder's ``last.ckpt`` when there is one;
     ``True`` resumes from it and raises FileNotFoundError when there is none; ``False`` starts afresh even then.
+
+    The process keeps the memory it frees for reuse (``audiocl.allocator.keep_freed_memory``): on the CPU,
+    every step's augmentation buffers are then reused instead of faulted in anew.
     """
+    from audiocl.allocator import keep_freed_memory
     from audiocl.data.datamodule import PretrainDataModule
     from audiocl.methods import ContrastiveMethod
 
@@ -119,6 +123,7 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
     elif resume is False:
         resume = None
     L.seed_everything(recipe.seed, workers=True, verbose=False)
+    keep_freed_memory()
     datamodule = PretrainDataModule(recipe)
     datamodule.setup("fit")  # lists and checks the data before any model is built or file written
     model = ContrastiveMethod(recipe)

@@ -11,4 +11,10 @@ def add_parser(sub) -> None:
     for name, module in sorted(benchmarks().items()):
         p = names.add_parser(name, help=module.SUMMARY, description=module.SUMMARY)
         module.add_arguments(p)
+        p.add_argument(
+            "--default-malloc",
+            action="store_true",
+            help="leave glibc's malloc as it is, instead of keeping freed memory (audiocl.allocator), "
+            "as in a process of yours that does not call keep_freed_memory()",
+        )
         p.set_defaults(func=module.run)
