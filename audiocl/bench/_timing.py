@@ -14,10 +14,14 @@ def device_sync(device) -> Callable[[], None]:
     return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
 
-def best_times(impls: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None]) -> dict[str, float]:
-    """Best wall time of each ``fn()`` over ``repeats`` consecutive runs, after one warm-up run.
+def best_times(
+    impls: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None], min_seconds: float = 0.0
+) -> dict[str, float]:
+    """Best wall time of each ``fn()`` over consecutive runs, after one warm-up run: at least ``repeats``
+    runs and, when ``min_seconds`` is set, as many more as fit in that much time.
 
-    The best run is the least disturbed by other processes (as ``timeit`` recommends). Each implementation
+    The best run is the least disturbed by other processes (as ``timeit`` recommends); a time budget gives a
+    fast implementation the same window to find an undisturbed run in as a slow one. Each implementation
     runs as a block: interleaving them made whichever ran right after librosa's per-clip loop ~1.7x slower
     (allocator and cache state), which measured the neighbour rather than the implementation.
     """
@@ -25,9 +29,11 @@ def best_times(impls: dict[str, Callable[[], object]], repeats: int, sync: Calla
     for name, fn in impls.items():
         fn()  # warm-up: FFT plans, library caches, CUDA kernels
         sync()
-        for _ in range(repeats):
+        runs, began = 0, time.perf_counter()
+        while runs < repeats or time.perf_counter() - began < min_seconds:
             start = time.perf_counter()
             fn()
             sync()
             best[name] = min(best.get(name, math.inf), time.perf_counter() - start)
+            runs += 1
     return best

@@ -30,7 +30,13 @@ SAMPLES = 59049
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=48, help="clips per step, each gives 2 views (default 48)")
     parser.add_argument("--device", default="cpu", help="device for audiocl (default cpu)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed rounds; the best counts (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs at least; the best counts (default 3)")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=1.5,
+        help="time each row for at least this long (more runs than --repeats if they fit); default 1.5",
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice, one per core)"
     )
@@ -64,13 +70,15 @@ def _music_like(batch: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def run(args: argparse.Namespace) -> int:
+    import random
+
     import audiomentations as am
     import torch
 
     from audiocl import augment as A
 
-    if args.batch_size < 1 or args.repeats < 1:
-        raise SystemExit("--batch-size and --repeats must be >= 1")
+    if args.batch_size < 1 or args.repeats < 1 or args.min_seconds < 0:
+        raise SystemExit("--batch-size and --repeats must be >= 1, --min-seconds >= 0")
     if args.threads is not None:
         # On a loaded machine, OpenMP threads that wait for each other cost more than they give.
         torch.set_num_threads(args.threads)
@@ -80,18 +88,23 @@ def run(args: argparse.Namespace) -> int:
     views = clips.repeat(2, 1)  # two views of every clip: (2 * B, samples)
     n_views = views.shape[0]
     views_dev, views_np = views.to(device), views.numpy()
-    generator = torch.Generator().manual_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:
         _write_impulse_responses(Path(tmp))
         ours_ir = A.ImpulseResponse(tmp, SR).to(device)
 
+        # Every run of a row draws the same parameters (seeded anew), so that the best run is the least
+        # disturbed one, not the one that happened to transform the fewest clips.
         def peer(transform):
-            return lambda: [transform(samples=x, sample_rate=SR) for x in views_np]
+            def run_peer():
+                random.seed(0)  # audiomentations draws its parameters from the global random generator
+                return [transform(samples=x, sample_rate=SR) for x in views_np]
+
+            return run_peer
 
         def ours(transform):
             transform = transform.to(device)
-            return lambda: transform(views_dev, generator)
+            return lambda: transform(views_dev, torch.Generator().manual_seed(0))
 
         # (name, audiocl, audiomentations or None); audiomentations' rolloff fixed at 12 dB/octave = order 2.
         rows = [
@@ -129,8 +142,10 @@ def run(args: argparse.Namespace) -> int:
 
         print(
             f"augmentation throughput: {args.batch_size} clips x 2 views x {SAMPLES} samples at {SR} Hz, "
-            f"audiocl on {device}, audiomentations {am.__version__} per clip on the CPU, best of {args.repeats}, "
-            f"torch threads {torch.get_num_threads()}"
+            f"audiocl on {device}, audiomentations {am.__version__} per clip on the CPU, best of >= {args.repeats} "
+            f"runs and >= {args.min_seconds:g} s per row, "
+            f"torch threads {torch.get_num_threads()}, malloc "
+            + ("keeps freed memory (audiocl.allocator)" if getattr(args, "freed_memory_kept", False) else "default")
         )
         header = (
             f"{'transform (p=1)':<24} {'audiocl ms':>11} {'audiocl clips/s':>16} {'peer clips/s':>13} {'speed-up':>9}"
@@ -140,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
         def report(name, ours_fn, peer_fn):
             impls = {"ours": ours_fn} if peer_fn is None else {"ours": ours_fn, "peer": peer_fn}
-            times = best_times(impls, args.repeats, sync)
+            times = best_times(impls, args.repeats, sync, args.min_seconds)
             rate = n_views / times["ours"]
             if peer_fn is None:
                 print(f"{name:<24} {1e3 * times['ours']:>11.1f} {rate:>16.1f} {'-':>13} {'-':>9}")
@@ -153,10 +168,8 @@ def run(args: argparse.Namespace) -> int:
             for name, mine, theirs in rows:
                 report(name, ours(mine), None if theirs is None else peer(theirs))
             print("-" * len(header))
-        rate, peer_rate = report(
-            "CLMR chain (paper's p)", lambda: chains["audiocl"](views_dev, generator), peer(chains["audiomentations"])
-        )
-        out = chains["audiocl"](views_dev, generator)
+        rate, peer_rate = report("CLMR chain (paper's p)", ours(chains["audiocl"]), peer(chains["audiomentations"]))
+        out = chains["audiocl"](views_dev, torch.Generator().manual_seed(0))
         assert torch.isfinite(out).all() and out.shape == views_dev.shape
         print(
             f"\nCLMR chain: audiocl {rate:.1f} clips/s, audiomentations {peer_rate:.1f} clips/s, "
