@@ -6,6 +6,10 @@ The per-transform rows apply each transform with p=1 to every clip; the chain ro
 probabilities. audiomentations has no delay, so its chain lacks CLMR's delay (p=0.3) and is that much
 cheaper; its reverb is ``ApplyImpulseResponse`` over generated impulse responses, which audiocl's
 ``ImpulseResponse`` row runs on the same files.
+
+Each row counts the best run of each side, over at least ``--repeats`` runs and ``--min-seconds``; every
+run draws the same parameters. Like every ``audiocl`` command, the benchmark keeps freed memory for reuse
+(``audiocl.allocator``), for both sides; ``--default-malloc`` leaves glibc's defaults.
 """
 
 from __future__ import annotations
