@@ -22,6 +22,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -107,8 +108,8 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
     ``resume``: a checkpoint path; ``None`` resumes from the run folder's ``last.ckpt`` when there is one;
     ``True`` resumes from it and raises FileNotFoundError when there is none; ``False`` starts afresh even then.
 
-    The process keeps the memory it frees for reuse (``audiocl.allocator.keep_freed_memory``): on the CPU,
-    every step's augmentation buffers are then reused instead of faulted in anew.
+    Training on the CPU keeps the memory the process frees for reuse (``audiocl.allocator``), so that every
+    step's augmentation buffers are reused instead of faulted in anew; ``AUDIOCL_DEFAULT_MALLOC=1`` opts out.
     """
     from audiocl.allocator import keep_freed_memory
     from audiocl.data.datamodule import PretrainDataModule
@@ -123,7 +124,6 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
     elif resume is False:
         resume = None
     L.seed_everything(recipe.seed, workers=True, verbose=False)
-    keep_freed_memory()
     datamodule = PretrainDataModule(recipe)
     datamodule.setup("fit")  # lists and checks the data before any model is built or file written
     model = ContrastiveMethod(recipe)
@@ -150,6 +150,8 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
             f"trainer (accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
             f"precision={t.precision!r}): {err}"
         ) from err
+    if isinstance(trainer.accelerator, CPUAccelerator):  # the augmentations run here (on a GPU: nothing to gain)
+        keep_freed_memory()
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, out / "recipe.yaml")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 import sys
 
 import pytest
-
-from audiocl.allocator import keep_freed_memory
 
 # The median page faults of a CLMR chain on 8 clips over 7 calls, once warm; argv[1]: "keep" or "default".
 STEADY_FAULTS = """
@@ -37,9 +36,18 @@ def _faults_per_chain(mode: str) -> int:
     return int(run.stdout.strip().splitlines()[-1])
 
 
+def _keep_in_a_fresh_process(**env: str) -> str:
+    code = "from audiocl.allocator import keep_freed_memory as k; print(k(), k())"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, **env}
+    )
+    return run.stdout.strip()
+
+
 def test_returns_whether_it_applied():
-    assert keep_freed_memory() is _glibc()
-    assert keep_freed_memory() is _glibc()  # idempotent
+    expected = str(_glibc() and "jemalloc" not in os.environ.get("LD_PRELOAD", ""))
+    assert _keep_in_a_fresh_process() == f"{expected} {expected}"  # and again: idempotent
+    assert _keep_in_a_fresh_process(AUDIOCL_DEFAULT_MALLOC="1") == "False False"
 
 
 @pytest.mark.skipif(not _glibc(), reason="glibc only")

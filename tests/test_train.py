@@ -84,17 +84,22 @@ def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
     assert h.shape[0] == 3 and torch.isfinite(h).all()
 
 
-def test_tiny_recipes_run_without_data_on_the_synthetic_corpus(tmp_path):
+def test_tiny_recipes_run_without_data_on_the_synthetic_corpus(tmp_path, monkeypatch):
     """`audiocl pretrain recipes/<method>_tiny.yaml` as written: no data.root, the built-in corpus. The model it
-    trained is the one its checkpoint reloads; a multi-format checkpoint embeds with either branch or both."""
+    trained is the one its checkpoint reloads; a multi-format checkpoint embeds with either branch or both.
+    Training on the CPU keeps freed memory for reuse (audiocl.allocator)."""
     import audiocl
+    import audiocl.allocator
     from audiocl.checkpoint import load_method
     from audiocl.train import pretrain
 
+    kept = []
+    monkeypatch.setattr(audiocl.allocator, "keep_freed_memory", lambda: kept.append(1) or True)
     run = tmp_path / "run"
     recipe = load_recipe(RECIPES / "multiformat_tiny.yaml", [f"output_dir={run}", "trainer.max_steps=2",
                                                              "trainer.progress_bar=false"])  # fmt: skip
     trained = pretrain(recipe).lightning_module.eval()
+    assert kept == [1]
     corpus = next((run / "synthetic_corpus").iterdir())
     assert len(list(corpus.rglob("*.wav"))) == 50 and not list(run.glob("synthetic_corpus/.partial-*"))
 

@@ -6,8 +6,8 @@ with probability ``p`` and gets its own parameters, drawn from the CPU ``torch.G
 (``None``: torch's default one), so a seed gives the same parameters on CPU and CUDA.
 
 On the CPU, a batch's buffers are tens of megabytes, which glibc's malloc gives back to the system when
-freed and faults in again on the next call; ``audiocl.allocator.keep_freed_memory()`` (which every
-``audiocl`` command calls) stops that. On a 2-core VM, a call of the CLMR chain on 96 clips took 70-98 ms
+freed and faults in again on the next call; ``audiocl.allocator.keep_freed_memory()`` (which CPU training
+and ``audiocl bench`` call) stops that. On a 2-core VM, a call of the CLMR chain on 96 clips took 70-98 ms
 with it and 98-142 ms without (~22 000 page faults per call, whose cost varies with the host).
 
 >>> import torch, audiocl

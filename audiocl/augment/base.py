@@ -97,8 +97,9 @@ class Transform(nn.Module):
     def forward_rows(
         self, x: Tensor, rows: Tensor | None, generator: torch.Generator | None = None, inplace: bool = False
     ) -> Tensor:
-        """``forward`` on the rows ``rows`` (a CPU index) of ``x`` only, the others untouched: the same draws
-        and result as ``forward(x[rows])`` scattered back, without gathering the rows first (``OneOf``)."""
+        """``forward`` on the rows ``rows`` (a CPU index, sorted and without repeats) of ``x`` only, the others
+        untouched: the same draws and result as ``forward(x[rows])`` scattered back, without gathering the
+        rows first (``OneOf``)."""
         g = default_generator(generator)
         batch = x.shape[0] if rows is None else len(rows)
         chosen = torch.rand(batch, generator=g) < self.p
@@ -130,6 +131,8 @@ class Transform(nn.Module):
         written back while it is in cache, and no copy of all the chosen rows is ever made.
         """
         batch, chosen = x.shape[0], len(index)
+        # A tensor autograd tracks is never written in place: apply may have saved a view of it for backward.
+        inplace = inplace and not x.requires_grad
         chunk = self.cpu_chunk if self.cpu_chunk is not None and x.device.type == "cpu" else chosen
         if chosen == batch and chunk >= batch:  # every row, in one call: no gathering at all
             return self.apply(x, {k: _to(v, x) for k, v in params.items()}, generator)

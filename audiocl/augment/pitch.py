@@ -359,8 +359,8 @@ class _Stretcher(Transform):
         self.wsola_sizes = wsola_sizes(self.sample_rate)  # (segment, overlap, search) in samples
         if self.n_fft < 16 or not 0 < self.hop_length <= self.n_fft // 2:
             raise ValueError(f"need n_fft >= 16 and 0 < hop_length <= n_fft / 2, got {n_fft}, {hop_length}")
-        # The vocoder's large STFT intermediates: a few examples at a time on the CPU, sorted by amount
-        # (``chunk_order``). WSOLA's steps are small and many (their cost is per call): one call for the batch.
+        # The vocoder's large STFT intermediates: a few examples at a time on the CPU (PitchShift sorts them
+        # by shift: ``chunk_order``). WSOLA's steps are small and many (their cost is per call): one call.
         self.cpu_chunk = STFT_CHUNK if method == "phase_vocoder" else None
 
 
@@ -449,9 +449,6 @@ class TimeStretch(_Stretcher):
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         return {"rate": uniform(batch, self.min_rate, self.max_rate, generator)}
 
-    def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
-        return params["rate"].argsort()  # WSOLA's reach into the input follows the fastest rate of a chunk
-
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
         if self.method == "wsola":
             return wsola(x, params["rate"], x.shape[-1], *self.wsola_sizes)
@@ -491,7 +488,8 @@ class Speed(Transform):
         return {"rate": uniform(batch, self.min_rate, self.max_rate, generator)}
 
     def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
-        return params["rate"].argsort()  # the anti-alias padding follows the fastest rate of a chunk
+        # Rows that slow down skip the anti-aliasing FFTs: sorted, whole chunks of them do.
+        return params["rate"].argsort()
 
     def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
         return speed(x, params["rate"])

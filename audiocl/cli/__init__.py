@@ -44,10 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if not getattr(args, "default_malloc", False):
-        from audiocl.allocator import keep_freed_memory
-
-        args.freed_memory_kept = keep_freed_memory()  # every step reuses its buffers instead of faulting them in
     return int(args.func(args) or 0)
 
 

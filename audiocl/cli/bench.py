@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from functools import partial
+
 from audiocl.bench import benchmarks
 
 
@@ -14,7 +17,15 @@ def add_parser(sub) -> None:
         p.add_argument(
             "--default-malloc",
             action="store_true",
-            help="leave glibc's malloc as it is, instead of keeping freed memory (audiocl.allocator), "
-            "as in a process of yours that does not call keep_freed_memory()",
+            help="leave glibc's malloc as it is, instead of keeping freed memory (audiocl.allocator) as CPU "
+            "training does",
         )
-        p.set_defaults(func=module.run)
+        p.set_defaults(func=partial(_run, module.run))
+
+
+def _run(run, args: argparse.Namespace) -> int:
+    """``run(args)`` with freed memory kept for reuse, as in CPU training, unless ``--default-malloc``."""
+    from audiocl.allocator import keep_freed_memory
+
+    args.freed_memory_kept = False if args.default_malloc else keep_freed_memory()
+    return run(args)
