@@ -226,7 +226,6 @@ def test_forward_rows_equals_forward_on_the_gathered_rows(make, inplace):
     [
         lambda: A.RandomApply([A.AddNoise(p=1.0), A.LowPass(SR)], p=0.9),  # the chain may overwrite its copy
         lambda: A.OneOf([A.AddNoise(), A.HighPass(SR)], p=1.0, weights=[1.0, 0.0]),  # one branch, whole batch
-        lambda: A.clmr(SR),
     ],
 )
 def test_gradients_flow_through_chunked_chains(make):

@@ -166,7 +166,10 @@ MEMORY_SCRIPT = textwrap.dedent(
     with open("/proc/self/statm") as f:
         rss_before = int(f.read().split()[1]) * resource.getpagesize()
     nt_xent(z, 0.5).backward()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
+    # This process's own peak (VmHWM). Not ru_maxrss: Linux carries the parent's peak into a spawned child's
+    # ru_maxrss, so under a large pytest process it measured pytest.
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
     print(peak - rss_before)
     """
 )
