@@ -114,16 +114,14 @@ class OneOf(nn.Module):
             if not bool(mine.any()):
                 continue
             index = mine.nonzero().squeeze(1)
+            if out is x and not inplace:  # the caller's tensor: write into a copy
+                out = x.clone()
             if isinstance(transform, Transform):  # works on its rows of `out` directly, no gathering
-                if out is x and not inplace:
-                    out = x.clone()
                 out = transform.forward_rows(out, index, g, inplace=True)
                 continue
             index = index.to(x.device)
-            rows = x.index_select(0, index)  # a copy of our own; read before out changes (out may be x)
+            rows = x.index_select(0, index)  # a copy of our own; other branches write other rows
             done = transform(rows, g, inplace=True) if isinstance(transform, _COMBINABLE) else transform(rows, g)
-            if out is x and not inplace:
-                out = x.clone()
             out.index_copy_(0, index, done)
         return out
 

@@ -139,11 +139,11 @@ def _wsola_padded(xp: Tensor, plan: _WsolaPlan) -> Tensor:
     hop, fade, d, reach, starts = plan.hop, plan.fade, plan.d, plan.reach, plan.starts
     # Sums of d samples (xp decimated by d): the coarse search runs on them, d samples apart.
     boxes = _box_sums(xp, d)  # (B, len / d)
-    coarse, fine = torch.arange(fade // d, device=xp.device), torch.arange(fade, device=xp.device)
-    coarse_span = torch.arange(2 * reach + fade // d, device=xp.device)
+    width = fade // d  # of the coarse windows, in boxes
+    coarse, fine = torch.arange(width, device=xp.device), torch.arange(fade, device=xp.device)
+    coarse_span = torch.arange(2 * reach + width, device=xp.device)
     fine_span = torch.arange(2 * d + fade, device=xp.device)
     lows = torch.div(starts - reach * d + d // 2, d, rounding_mode="floor")  # (B, K) first coarse candidates
-    width = fade // d
     # The coarse candidates of every segment sit where its nominal start says, whatever the segments before
     # chose: their reads and their norms (sliding sums of squares) are taken once, for all segments.
     reads = boxes.gather(1, (lows[:, :, None] + coarse_span).view(batch, -1)).view(*lows.shape, -1)  # (B, K, S)
@@ -309,11 +309,11 @@ def pitch_shift_wsola(x: Tensor, semitones: Tensor, segment: int, overlap: int, 
     # rows that go up (low-passed first, shorter once resampled) apart from the others.
     xp = x.new_zeros(batch, plan.left + plan.end)
     up = factor > 1
-    for rows in (up.nonzero().squeeze(1), (~up).nonzero().squeeze(1)):
+    for rows, going_up in ((up.nonzero().squeeze(1), True), ((~up).nonzero().squeeze(1), False)):
         if not len(rows):
             continue
         part, f = (x, factor) if len(rows) == batch else (x.index_select(0, rows), factor[rows])
-        if bool(f[0] > 1):
+        if going_up:
             part = anti_alias(part, f)
         n = min(math.ceil(samples / float(f.min())), plan.end)  # later samples are never read
         xp.narrow(1, plan.left, n).index_copy_(0, rows, interpolate(part, f, n))
