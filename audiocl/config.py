@@ -47,8 +47,15 @@ class DataConfig:
 class ViewsConfig:
     num_views: int = 2
     crop_samples: int = 59049
-    allow_overlap: bool = True  # False: COLA-style disjoint segments
-    min_rms_db: float | None = None  # redraw near-silent crops below this level
+    # Where the views come from. "window": cut on the device from one long crop of data.clip_seconds per clip.
+    # "file": each view an independent crop anywhere in the whole file, read by the worker (CLMR's
+    # RandomResizedCrop on the whole track; a slice of the cache, or a partial decode); clip_seconds is unused.
+    span: str = "window"
+    allow_overlap: bool = True  # False: COLA-style disjoint segments (span "window" only)
+    min_rms_db: float | None = None  # redraw near-silent crops below this level (span "window" only)
+    # Which branch embeds which view. "all": every branch embeds every view. "split": view i goes to branch
+    # i % branches (multi-format: the waveform of one crop against the spectrogram of another).
+    to_branches: str = "all"
 
 
 @dataclass
@@ -304,8 +311,21 @@ def _check_semantics(recipe: Recipe) -> None:
     need(recipe.data.synthetic_clips_per_class >= 0, "data.synthetic_clips_per_class", "must be >= 0")
     need(recipe.views.num_views >= 2, "views.num_views", "needs at least 2 views")
     need(recipe.views.crop_samples > 0, "views.crop_samples", "must be positive")
+    need(recipe.views.span in {"window", "file"}, "views.span", "one of window, file")
+    need(recipe.views.to_branches in {"all", "split"}, "views.to_branches", "one of all, split")
+    if recipe.views.span == "file":
+        need(recipe.views.allow_overlap, "views.allow_overlap", "disjoint views need views.span=window")
+        need(recipe.views.min_rms_db is None, "views.min_rms_db", "silence rejection needs views.span=window")
+    if recipe.views.to_branches == "split":
+        need(recipe.trainer.chunk_size is None, "trainer.chunk_size", "GradCache needs views.to_branches=all")
+        need(recipe.supervised.num_classes == 0, "supervised.num_classes", "the classifier needs views.to_branches=all")
+        need(
+            recipe.views.num_views % len(recipe.branches) == 0,
+            "views.num_views",
+            f"views.to_branches=split needs a multiple of the {len(recipe.branches)} branches",
+        )
     need(
-        recipe.views.crop_samples <= recipe.data.clip_seconds * recipe.data.sample_rate,
+        recipe.views.span == "file" or recipe.views.crop_samples <= recipe.data.clip_seconds * recipe.data.sample_rate,
         "views.crop_samples",
         f"{recipe.views.crop_samples} samples do not fit in data.clip_seconds={recipe.data.clip_seconds} "
         f"at {recipe.data.sample_rate} Hz; raise data.clip_seconds",

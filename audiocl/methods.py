@@ -142,31 +142,49 @@ class ContrastiveMethod(L.LightningModule):
         return torch.Generator().manual_seed(seed)
 
     def make_views(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
-        """Sample and augment views: (B, T_long) -> (V * B, crop_samples), view-major."""
+        """Sample and augment views: (B, T_long) -> (V * B, crop_samples), view-major.
+
+        With ``views.span=file`` the loader already read the views, ``(B, V, crop_samples)``: each an
+        independent crop of the whole file."""
         from audiocl.sampling import sample_views
 
         v = self.recipe.views
-        views = sample_views(
-            batch["audio"],
-            v.crop_samples,
-            v.num_views,
-            lengths=batch.get("length"),
-            allow_overlap=v.allow_overlap,
-            generator=generator,
-            min_rms_db=v.min_rms_db,
-        )  # (V, B, T)
+        if v.span == "file":
+            views = batch["audio"].transpose(0, 1)  # (V, B, T)
+        else:
+            views = sample_views(
+                batch["audio"],
+                v.crop_samples,
+                v.num_views,
+                lengths=batch.get("length"),
+                allow_overlap=v.allow_overlap,
+                generator=generator,
+                min_rms_db=v.min_rms_db,
+            )  # (V, B, T)
         return self.augment(views.flatten(0, 1), generator=generator)  # (V*B, T)
 
     def project(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """(N, T) -> per-branch embeddings h [(N, E_b)] and projections z (N, n_branches * D)."""
+        """(N, T) -> per-branch embeddings h [(N, E_b)] and projections z (N, n_branches * D).
+
+        With ``views.to_branches=split`` view ``i`` (rows ``i*B .. (i+1)*B - 1``) is embedded by branch
+        ``i % n_branches`` only, and z is ``(N, D)``: each view in the format of its branch."""
+        if self.recipe.views.to_branches == "split":
+            branches = list(self.branches.values())
+            views = audio.unflatten(0, (self.recipe.views.num_views, -1))  # (V, B, T)
+            hs, zs = zip(*(branches[i % len(branches)](view) for i, view in enumerate(views)), strict=True)
+            return list(hs), torch.cat(zs, dim=0)
         hs, zs = zip(*(branch(audio) for branch in self.branches.values()), strict=True)
         return list(hs), torch.cat(zs, dim=1)
 
     def contrastive_loss(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """z (V * B, n_branches * D), view-major -> the loss over all formats and views."""
+        """z (V * B, n_branches * D) view-major (or (V * B, D) for ``to_branches=split``) -> the loss over
+        all formats and views."""
         V, B = self.recipe.views.num_views, labels.shape[0]
-        nb = len(self.branches)
-        z = z.view(V, B, nb, -1).permute(2, 0, 1, 3).reshape(nb * V, B, -1)  # (formats*views, B, D)
+        if self.recipe.views.to_branches == "split":
+            z = z.view(V, B, -1)  # each view already in its own branch's format
+        else:
+            nb = len(self.branches)
+            z = z.view(V, B, nb, -1).permute(2, 0, 1, 3).reshape(nb * V, B, -1)  # (formats*views, B, D)
         if self.recipe.loss.name == "supcon":
             # Unlabelled clips get a label of their own: SupCon then treats them as SimCLR anchors.
             own = -1 - torch.arange(B, device=labels.device)
@@ -174,13 +192,15 @@ class ContrastiveMethod(L.LightningModule):
         return self.loss_fn(z)
 
     def supervised_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the classifier on the labelled clips' views; 0 (with a graph) if none."""
-        logits = self.classifier(features)  # (V*B, C)
-        targets = labels.repeat(self.recipe.views.num_views)
-        known = targets >= 0
+        """Cross-entropy of the classifier on the labelled clips, summed over the views (CLAR's
+        ``cross_entropy(view 1) + cross_entropy(view 2)``, each a mean over the labelled clips); 0 (with a
+        graph) if none."""
+        V = self.recipe.views.num_views
+        logits = self.classifier(features).unflatten(0, (V, -1))  # (V, B, C)
+        known = labels >= 0
         if not known.any():
             return logits.sum() * 0.0  # keeps every parameter in the graph (DDP needs that)
-        return nn.functional.cross_entropy(logits[known], targets[known])
+        return sum(nn.functional.cross_entropy(view[known], labels[known]) for view in logits)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         generator = self.step_generator()

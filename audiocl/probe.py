@@ -430,15 +430,21 @@ def _carve_valid(idx: np.ndarray, y: np.ndarray, groups: list, multilabel: bool,
     return idx[train], idx[valid]
 
 
-def _splits(task, usable: np.ndarray, y: np.ndarray, seed: int):
-    """Yield (name, train, valid, test) item indices: one per fold for k-fold tasks, else one."""
+def _splits(task, usable: np.ndarray, y: np.ndarray, seed: int, test_folds: Sequence[int] | None = None):
+    """Yield (name, train, valid, test) item indices: one per fold (or per fold of ``test_folds``) for k-fold
+    tasks, else one."""
     items = task.items
     if task.folds:
         folds = list(task.folds)
         if len(folds) < 3:
             raise ValueError(f"task {task.name!r} has {len(folds)} folds; k-fold probing needs >= 3")
+        unknown = sorted(set(test_folds or ()) - set(folds))
+        if unknown:
+            raise ValueError(f"test folds {unknown} are not folds of task {task.name!r} ({folds})")
         fold_of = np.array([items[i].fold for i in usable])
         for k, test_fold in enumerate(folds):
+            if test_folds and test_fold not in test_folds:
+                continue
             valid_fold = folds[(k + 1) % len(folds)]
             test, valid = usable[fold_of == test_fold], usable[fold_of == valid_fold]
             train = usable[(fold_of != test_fold) & (fold_of != valid_fold)]
@@ -475,6 +481,7 @@ def run_probe(
     name: str | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    test_folds: Sequence[int] | None = None,
 ) -> dict:
     """Run the linear-probe protocol (module docstring) on ``task`` and return the results as a JSON-able dict.
 
@@ -486,6 +493,8 @@ def run_probe(
         embeddings: per-chunk embeddings from :func:`embed_task`, to reuse them across label fractions.
         options: probe hyper-parameters (:class:`ProbeOptions`).
         name: the embedder's name in tables (default its description).
+        test_folds: k-fold tasks only: test on these folds alone (e.g. ``[5]`` for an encoder pretrained on
+            ESC-50's folds 1-4, whose other folds it has seen); None tests every fold once.
 
     Returns:
         ``{"task", "name", "multilabel", "label_fraction", "seeds", "metrics": {metric: {"mean", "std",
@@ -506,7 +515,7 @@ def run_probe(
     metric_names = ("roc_auc", "pr_auc") if multilabel else ("accuracy",)
     runs, per_class, overlap = [], [], 0
     for seed in seeds:
-        for split_name, train, valid, test in _splits(task, usable, y, seed):
+        for split_name, train, valid, test in _splits(task, usable, y, seed, test_folds):
             overlap = max(overlap, _group_overlap(task, train, test), _group_overlap(task, valid, test))
             train = train[subsample(train, y[train], label_fraction, multilabel, seed)]
             res = probe_embeddings(
@@ -558,14 +567,20 @@ def run_probe(
         ),
         "protocol": (
             (
-                "k-fold: each fold tests once, the next fold validates, the mean over folds per seed; "
+                (
+                    f"k-fold, test folds {sorted(test_folds)}: the next fold validates, the others train; "
+                    if test_folds
+                    else "k-fold: each fold tests once, the next fold validates, the mean over folds per seed; "
+                )
                 if task.folds
-                else "official train/valid/test split; "
+                else f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'}); "
             )
             + ("sigmoid + BCE" if multilabel else "softmax + cross-entropy")
             + f", Adam lr={opts.lr}, early stopping on valid loss (patience {opts.patience}), "
             f"weight decay from {list(opts.weight_decays)} on the valid score; standardiser fitted on train only"
         ),  # fmt: skip
+        "split": getattr(task, "options", {}).get("split"),  # e.g. MagnaTagATune's "pons" (CLMR's)
+        "test_folds": sorted(test_folds or task.folds) if task.folds else None,
         "counts": {"items": len(task.items), "embedded": int(len(usable)), "skipped": len(embeddings.skipped)},
         "skipped": [{"path": p, "reason": r} for p, r in embeddings.skipped],
         "group_overlap": int(overlap),
@@ -606,6 +621,7 @@ def probe_and_report(
     options: ProbeOptions | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    test_folds: Sequence[int] | None = None,
 ) -> list[dict]:
     """Probe several embedders (e.g. a checkpoint and its baselines) at several label fractions.
 
@@ -625,7 +641,10 @@ def probe_and_report(
     for name, embedder in embedders.items():
         emb = embed_task(task, embedder, num_workers=num_workers, progress=progress)
         for fraction in label_fractions:
-            r = run_probe(task, embeddings=emb, seeds=seeds, label_fraction=fraction, options=options, name=name)
+            r = run_probe(
+                task, embeddings=emb, seeds=seeds, label_fraction=fraction, options=options, name=name,
+                test_folds=test_folds,
+            )  # fmt: skip
             results.append(r)
             if plot_dir is not None and task.multilabel:
                 path = Path(plot_dir) / f"{task.name}_{_slug(name)}_{100 * fraction:g}pct_tag_auc.png"

@@ -267,3 +267,13 @@ def test_cli_probe_on_the_esc50_layout_with_the_mfcc_baseline_and_a_loader_optio
     assert (tmp_path / "plots" / "esc10_mfcc_tsne.png").is_file()
     assert "esc10" in capsys.readouterr().out
     assert main(["probe", "--task", "esc50", "--data", str(root)]) == 2  # no embedder chosen
+    # --test-folds: an encoder pretrained on folds 1-4 (multiformat_esc50) is scored on fold 5 only
+    code = main(["probe", "--task", "esc50", "--data", str(root), "--option", "esc10=true", "--baseline", "mfcc",
+                 "--sample-rate", "8000", "--chunk-s", "0.05", "--seeds", "0", "--max-epochs", "20",
+                 "--test-folds", "5", "--out", str(tmp_path / "fold5.json"), "--no-progress"])  # fmt: skip
+    assert code == 0
+    res = json.loads((tmp_path / "fold5.json").read_text())["results"][0]
+    assert [r["split"] for r in res["runs"]] == ["fold 5"] and res["test_folds"] == [5]
+    assert "test folds [5]" in res["protocol"]
+    assert main(["probe", "--task", "esc50", "--data", str(root), "--baseline", "mfcc", "--test-folds", "9",
+                 "--no-progress"]) == 2  # fmt: skip

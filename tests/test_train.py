@@ -33,6 +33,15 @@ def corpus(tmp_path_factory) -> Path:
     return root / "audio"
 
 
+PAPER_RECIPES = [
+    "clmr_magnatagatune",
+    "cola_audioset",
+    "clar_speech_commands",
+    "multiformat_audioset",
+    "multiformat_esc50",
+]
+
+
 def losses(run: Path) -> list[float]:
     with open(run / "csv" / "metrics.csv") as f:
         return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
@@ -335,7 +344,7 @@ def test_full_recipes_build(tmp_path):
     """The paper recipes build their models (the full-size training steps run in the slow test below)."""
     from audiocl.methods import ContrastiveMethod
 
-    for name in ["clmr_magnatagatune", "cola_audioset", "clar_speech_commands", "multiformat_esc50"]:
+    for name in PAPER_RECIPES:
         method = ContrastiveMethod(load_recipe(RECIPES / f"{name}.yaml"))
         assert sum(p.numel() for p in method.parameters()) > 1_000_000
 
@@ -365,7 +374,7 @@ def test_cola_recipe_feeds_the_encoder_96_frames_of_64_mel_bands():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["clmr_magnatagatune", "cola_audioset", "clar_speech_commands", "multiformat_esc50"])
+@pytest.mark.parametrize("name", PAPER_RECIPES)
 def test_full_recipe_starts_training_on_a_folder(name, corpus, tmp_path):
     """The paper-sized models take two real steps on a folder of generated audio (batch shrunk to 4)."""
     run = tmp_path / "run"

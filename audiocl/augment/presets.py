@@ -19,7 +19,7 @@ from audiocl.augment.time import Fade, TimeMask, TimeShift
 
 
 def clmr(sample_rate: int) -> Compose:
-    """CLMR's chain (Spijkervet & Burgess, "Contrastive Learning of Musical Representations", ISMIR 2021).
+    """CLMR's chain (Spijkervet & Burgoyne, "Contrastive Learning of Musical Representations", ISMIR 2021).
 
     Probabilities: github.com/spijkervet/CLMR ``config/config.yaml`` (``transforms_polarity: 0.8``,
     ``transforms_noise: 0.01``, ``transforms_gain: 0.3``, ``transforms_filters: 0.8``,

@@ -35,6 +35,10 @@ def add_parser(sub) -> None:
         help="fractions of the training labels, e.g. 0.01 0.1 1.0",
     )  # fmt: skip
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument(
+        "--test-folds", type=int, nargs="+", metavar="K",
+        help="k-fold tasks: test on these folds only (e.g. 5 for an encoder pretrained on ESC-50's folds 1-4)",
+    )  # fmt: skip
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
     p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
     p.add_argument("--no-progress", action="store_true")
@@ -69,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             options=ProbeOptions(max_epochs=args.max_epochs, device=device_of(args)),
             num_workers=args.num_workers,
             progress=not args.no_progress,
+            test_folds=args.test_folds,
         )
     except user_errors(args) as err:
         print(f"audiocl probe: {err}", file=sys.stderr)

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiocl.atomic import write_atomic
-from audiocl.data.clips import WorkerSeeded, fit_length
+from audiocl.data.clips import WorkerSeeded, stack_crops
 
 __all__ = ["prepare", "PrepareReport", "CachedClipDataset", "INT16_SCALE"]
 
@@ -278,6 +278,9 @@ class CachedClipDataset(WorkerSeeded, Dataset):
         clip_samples: crop length in samples at the cache's ``sample_rate``.
         sample_rate: if given, must equal the cache's rate (a guard against a stale cache).
         seed: see :mod:`audiocl.data.clips`.
+        crops: None for one crop per item; ``k`` for ``k`` independent crops anywhere in the clip, items
+            ``audio (k, clip_samples)``, ``length (k,)`` (as :class:`audiocl.data.ClipDataset`). Reading a crop
+            is a slice of the memory map, so crops over a whole track cost no decoding.
         max_open_shards: memory maps kept open per process (each holds a file descriptor).
 
     >>> ds = CachedClipDataset("/cache/mtat16k", clip_samples=96000, sample_rate=16000)  # doctest: +SKIP
@@ -290,6 +293,7 @@ class CachedClipDataset(WorkerSeeded, Dataset):
         *,
         sample_rate: int | None = None,
         seed: int = 0,
+        crops: int | None = None,
         max_open_shards: int = 128,
     ):
         self.out = Path(out).expanduser()
@@ -310,6 +314,9 @@ class CachedClipDataset(WorkerSeeded, Dataset):
             raise ValueError(f"cache {self.out} holds no clips (every file was skipped, see index.json)")
         self.sample_rate = int(index["sample_rate"])
         self.clip_samples = int(clip_samples)
+        if crops is not None and (isinstance(crops, bool) or int(crops) != crops or crops < 1):
+            raise ValueError(f"crops must be None or a positive int, got {crops!r}")
+        self.crops = None if crops is None else int(crops)
         self.seed = int(seed)
         self.scale = float(index["scale"])
         self.shard_files = [self.out / name for name in index["shards"]]
@@ -340,12 +347,14 @@ class CachedClipDataset(WorkerSeeded, Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         index, generator = self._key(key)
         shard, offset, length = (int(v) for v in self._where[index])
-        start = 0
-        if length > self.clip_samples:
-            start = int(torch.randint(length - self.clip_samples + 1, (1,), generator=generator))
         n = min(length, self.clip_samples)
-        raw = np.asarray(self._array(shard)[offset + start : offset + start + n], dtype=np.float32)
-        audio = torch.from_numpy(raw / self.scale if self.scale != 1.0 else raw)
-        audio, valid = fit_length(audio, self.clip_samples)
+        starts = [0] * (self.crops or 1)
+        if length > self.clip_samples:
+            starts = torch.randint(length - self.clip_samples + 1, (self.crops or 1,), generator=generator).tolist()
+        array = self._array(shard)
+        crops = []
+        for start in starts:
+            raw = np.asarray(array[offset + start : offset + start + n], dtype=np.float32)
+            crops.append(torch.from_numpy(raw / self.scale if self.scale != 1.0 else raw))
         label = -1 if self.labels is None else self.labels[index]
-        return {"audio": audio, "length": valid, "label": label, "index": index}
+        return {**stack_crops(crops, self.clip_samples, self.crops), "label": label, "index": index}

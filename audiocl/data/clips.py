@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-__all__ = ["ClipDataset", "WorkerSeeded", "fit_length"]
+__all__ = ["ClipDataset", "WorkerSeeded", "fit_length", "stack_crops"]
 
 
 class WorkerSeeded:
@@ -58,6 +58,15 @@ class WorkerSeeded:
     def __getstate__(self) -> dict:
         # A worker starts from the dataset's settings, never from the parent's generator state.
         return {**self.__dict__, "_gen": None, "_gen_key": None}
+
+
+def stack_crops(crops: list[torch.Tensor], samples: int, count: int | None) -> dict:
+    """``{"audio", "length"}`` of an item: one crop ``(samples,)`` and an int when ``count`` is None, else
+    ``count`` crops ``(count, samples)`` and their valid lengths ``(count,)``."""
+    fitted = [fit_length(c, samples) for c in crops]
+    if count is None:
+        return {"audio": fitted[0][0], "length": fitted[0][1]}
+    return {"audio": torch.stack([a for a, _ in fitted]), "length": torch.tensor([n for _, n in fitted])}
 
 
 def fit_length(audio: torch.Tensor, samples: int) -> tuple[torch.Tensor, int]:
@@ -93,13 +102,18 @@ class ClipDataset(WorkerSeeded, Dataset):
         max_retries: how many replacement files to try before giving up on an item.
         skip_log: a text file to which every process appends ``path<TAB>reason`` per skipped file (once
             per process that meets it), so the run can list them all (e.g. ``run_dir/skipped_files.tsv``).
+        crops: None for one crop per item; an int ``k`` for ``k`` independent crops anywhere in the file
+            (CLMR's views: ``RandomResizedCrop`` on the whole track). Each is decoded on its own (an MP3, which
+            cannot seek, is decoded once over the span holding all its crops).
 
     Items (``ds[index]`` or ``ds[(index, crop_seed)]``, see the module docstring):
         ``{"audio": Tensor (clip_samples,) float32, "length": int, "label": int, "index": int}``;
-        ``index`` is the index of the file actually used.
+        ``index`` is the index of the file actually used. With ``crops=k``: ``audio (k, clip_samples)`` and
+        ``length (k,)``.
 
     Shape:
-        ``audio``: ``(clip_samples,)``; a DataLoader batch: ``(batch, clip_samples)`` plus ``length (batch,)``.
+        ``audio``: ``(clip_samples,)``; a DataLoader batch: ``(batch, clip_samples)`` plus ``length (batch,)``
+        (with ``crops=k``: ``(batch, k, clip_samples)`` and ``(batch, k)``).
 
     >>> loader = DataLoader(ClipDataset(files, 16000, 96000), batch_size=64, num_workers=8,
     ...                     generator=torch.Generator().manual_seed(0))            # doctest: +SKIP
@@ -115,6 +129,7 @@ class ClipDataset(WorkerSeeded, Dataset):
         seed: int = 0,
         max_retries: int = 20,
         skip_log: str | os.PathLike | None = None,
+        crops: int | None = None,
     ):
         if len(files) == 0:
             raise ValueError("ClipDataset needs at least one file")
@@ -122,6 +137,8 @@ class ClipDataset(WorkerSeeded, Dataset):
             raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
         if int(clip_samples) != clip_samples or clip_samples <= 0:
             raise ValueError(f"clip_samples must be a positive int, got {clip_samples!r}")
+        if crops is not None and (isinstance(crops, bool) or int(crops) != crops or crops < 1):
+            raise ValueError(f"crops must be None or a positive int, got {crops!r}")
         if labels is not None and len(labels) != len(files):
             raise ValueError(f"got {len(labels)} labels for {len(files)} files")
         self.files = [Path(f) for f in files]
@@ -131,26 +148,33 @@ class ClipDataset(WorkerSeeded, Dataset):
         self.seed = int(seed)
         self.max_retries = int(max_retries)
         self.skip_log = None if skip_log is None else Path(skip_log)
+        self.crops = None if crops is None else int(crops)
         self.skipped: list[tuple[Path, str]] = []
         self._bad: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def _crop(self, path: Path, generator: torch.Generator) -> torch.Tensor:
+    def _crop(self, path: Path, generator: torch.Generator) -> list[torch.Tensor]:
+        """One crop (``crops=None``) or ``crops`` independent crops of ``path``, each decoded on its own."""
         from audiocl.audio import info, load
 
         header = info(path)
         # Source frames that resample to at least clip_samples.
         need = math.ceil(self.clip_samples * header.sample_rate / self.sample_rate)
-        if header.num_frames > need:
-            start = int(torch.randint(header.num_frames - need + 1, (1,), generator=generator))
-            audio, _ = load(
-                path, self.sample_rate, offset_s=start / header.sample_rate, duration_s=need / header.sample_rate
-            )
-        else:
-            audio, _ = load(path, self.sample_rate)
-        return audio
+        if header.num_frames <= need:
+            return [load(path, self.sample_rate)[0]] * (self.crops or 1)
+        starts = torch.randint(header.num_frames - need + 1, (self.crops or 1,), generator=generator).tolist()
+        rate = header.sample_rate
+        if self.crops is not None and header.format == "MP3":
+            # libsndfile cannot seek in MP3 (a read at an offset decodes from the start): decode the span that
+            # holds every crop once, then cut the crops from it.
+            lo, hi = min(starts), max(starts) + need
+            span, _ = load(path, offset_s=lo / rate, duration_s=(hi - lo) / rate)
+            from audiocl.audio import resample
+
+            return [resample(span[s - lo : s - lo + need], rate, self.sample_rate) for s in starts]
+        return [load(path, self.sample_rate, offset_s=s / rate, duration_s=need / rate)[0] for s in starts]
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         from audiocl.audio import AudioError
@@ -164,7 +188,7 @@ class ClipDataset(WorkerSeeded, Dataset):
                 crop_seed = (int(key[1]) ^ ((attempt + 1) * 0x9E3779B97F4A7C15)) % 2**63 if seeded else 0
                 crop_gen = torch.Generator().manual_seed(crop_seed) if seeded else generator
                 try:
-                    audio = self._crop(self.files[index], crop_gen)
+                    crops = self._crop(self.files[index], crop_gen)
                 except AudioError as e:
                     self._bad.add(index)
                     self.skipped.append((self.files[index], e.reason))
@@ -173,9 +197,8 @@ class ClipDataset(WorkerSeeded, Dataset):
                         with open(self.skip_log, "a") as log:
                             log.write(f"{self.files[index]}\t{e.reason}\n")
                 else:
-                    audio, length = fit_length(audio, self.clip_samples)
                     label = -1 if self.labels is None else self.labels[index]
-                    return {"audio": audio, "length": length, "label": label, "index": index}
+                    return {**stack_crops(crops, self.clip_samples, self.crops), "label": label, "index": index}
             index = int(torch.randint(len(self.files), (1,), generator=generator))
         raise RuntimeError(
             f"ClipDataset: {self.max_retries + 1} files in a row could not be decoded; skipped so far: "

@@ -164,10 +164,16 @@ def build_pretrain_dataset(recipe: Recipe):
         d = _synthetic_corpus(recipe)
     if d.root is None:
         raise RecipeError("data.root: no data given; set data.root=/path/to/audio on the command line")
-    clip_samples = int(round(d.clip_seconds * d.sample_rate))
+    v = recipe.views
+    # views.span=file: the worker reads every view itself, anywhere in the file; else one long crop per clip.
+    clip_samples, crops = (
+        (v.crop_samples, v.num_views) if v.span == "file" else (round(d.clip_seconds * d.sample_rate), None)
+    )
     if d.dataset == "cache":
         try:
-            dataset = CachedClipDataset(d.root, clip_samples, sample_rate=d.sample_rate, seed=recipe.seed, **d.options)
+            dataset = CachedClipDataset(
+                d.root, clip_samples, sample_rate=d.sample_rate, seed=recipe.seed, crops=crops, **d.options
+            )
         except (OSError, ValueError) as err:
             raise RecipeError(f"data.root: {err}") from err
         cached = dataset.labels if any(label >= 0 for label in dataset.labels) else None
@@ -186,7 +192,9 @@ def build_pretrain_dataset(recipe: Recipe):
     labels = _training_labels(recipe, labels)
     # Every worker appends the files it had to skip, so a corrupt file is reported, not a crash hours in.
     skip_log = Path(recipe.output_dir) / "skipped_files.tsv"
-    return ClipDataset(files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed, skip_log=skip_log)
+    return ClipDataset(
+        files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed, skip_log=skip_log, crops=crops
+    )
 
 
 def _training_labels(recipe: Recipe, labels: list[int] | None) -> list[int] | None:

@@ -8,13 +8,15 @@ Official layout::
 Tags: the 50 most frequent tag columns of ``annotations_final.csv`` (column sums, ties broken by column
 order), ordered by frequency, the convention of Pons et al. and Won et al. Splits (``split=``):
 
-- ``"folder"`` (default): the conventional folder split, folders 0-b train, c valid, d-f test
-  (used by Dieleman & Schrauwen 2014, Lee et al. 2017, CLMR). Every clip is kept, also those with no
-  top-50 tag.
+- ``"pons"`` (default; alias ``"pons2017"``): Pons et al. (2018, musicnn-training)
+  ``{train,val,test}_gt_mtt.tsv`` rows ``clip_id\\t[50 floats]``, in the top-50 order above, paths through
+  ``annotations_final.csv``. This is the split CLMR's numbers are measured on: its ``MAGNATAGATUNE`` dataset
+  class defaults to ``split="pons2017"`` (Spijkervet/CLMR ``clmr/datasets/magnatagatune.py``).
 - ``"won"``: Won et al. (2020, sota-music-tagging-models) ``split/mtat/{train,valid,test}.npy`` (strings
-  ``"index\\tpath"``), ``tags.npy`` (the 50 tag names) and ``binary.npy`` (multi-hot rows by index).
-- ``"pons"``: Pons et al. (musicnn-training) ``{train,val,test}_gt_mtt.tsv`` rows ``clip_id\\t[50 floats]``,
-  in the top-50 order above, paths through ``annotations_final.csv``.
+  ``"index\\tpath"``), ``tags.npy`` (the 50 tag names) and ``binary.npy`` (multi-hot rows by index); CLMR's
+  other option (``"won2020"``).
+- ``"folder"``: the conventional folder split, folders 0-b train, c valid, d-f test (Dieleman & Schrauwen
+  2014, Lee et al. 2017). Every clip is kept, also those with no top-50 tag.
 
 The group of a clip is its track (the path without the ``-start-end.mp3`` suffix), so no track spans splits
 in the folder split. The few empty/corrupt MP3s of the release stay in the list; the pretraining datasets and
@@ -40,6 +42,8 @@ __all__ = ["load_magnatagatune", "read_annotations", "top_tags", "FOLDER_SPLIT"]
 
 ANNOTATIONS = "annotations_final.csv"
 FOLDER_SPLIT = {**{c: "train" for c in "0123456789ab"}, "c": "valid", **{c: "test" for c in "def"}}
+SPLITS = ("pons", "won", "folder")
+SPLIT_ALIASES = {"pons2017": "pons", "won2020": "won"}  # the names CLMR's dataset class uses
 _TRACK = re.compile(r"-\d+-\d+\.mp3$")
 
 
@@ -108,17 +112,18 @@ def _find(root: Path, split_dir: str | Path | None, candidates: list[Path], name
 
 
 def load_magnatagatune(
-    root: str | Path, *, split: str = "folder", top_k: int = 50, split_dir: str | Path | None = None
+    root: str | Path, *, split: str = "pons", top_k: int = 50, split_dir: str | Path | None = None
 ) -> Task:
     """MagnaTagATune as a multi-label task over its top ``top_k`` tags (see the module docstring).
 
     Args:
         root: folder with ``annotations_final.csv`` and the audio folders 0-9, a-f.
-        split: "folder" (0-b/c/d-f), "won" or "pons".
+        split: "pons" (CLMR's default, alias "pons2017"), "won" (alias "won2020") or "folder" (0-b/c/d-f).
         top_k: number of most frequent tags (50 by convention; "won"/"pons" files fix it at 50).
         split_dir: folder of the Won or Pons split files; default ``root/split/mtat`` (won) or ``root``,
             ``root/index/mtt`` (pons).
     """
+    split = SPLIT_ALIASES.get(split, split)
     root = Path(root)
     clip_ids, paths, tag_names, matrix = read_annotations(root / ANNOTATIONS)
     groups = [_TRACK.sub("", p) for p in paths]
@@ -176,6 +181,6 @@ def load_magnatagatune(
         notes = f"Pons et al. split files in {d}; tag names by matching their columns to {ANNOTATIONS}"
 
     else:
-        raise ValueError(f"split must be 'folder', 'won' or 'pons', got {split!r}")
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} (or {', '.join(SPLIT_ALIASES)}), got {split!r}")
     require_audio(items, d if split != "folder" else root / ANNOTATIONS)
     return Task("magnatagatune", items, classes, multilabel=True, notes=notes, options={"split": split})

@@ -4,7 +4,8 @@ The embedding for downstream use is the encoder output, before the head (SimCLR,
 The papers' heads, as ``HEAD_PRESETS`` (``create_head(in_dim, preset=...)``):
 
 - ``"clmr"``: SimCLR's head as CLMR uses it (Spijkervet/SimCLR ``simclr.py``, the ``projector``):
-  Linear(512, 512, no bias) - ReLU - Linear(512, 128, no bias), no normalisation.
+  Linear(512, 512, no bias) - ReLU - Linear(512, 64, no bias), no normalisation (``projection_dim: 64`` in
+  CLMR's ``config/config.yaml``, as ``recipes/clmr_magnatagatune.yaml``).
 - ``"cola"``: COLA (Saeed et al. 2021, Sec. 2): one 512-unit linear layer, then LayerNorm, then tanh.
 - ``"clar"``: CLAR (Al-Tahan & Mohsenzadeh 2021): three fully connected layers with ReLU, 512 -> 128.
   The paper does not state the hidden widths; 256, 256 follows the public re-implementation
@@ -26,7 +27,7 @@ NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "none")
 
 HEAD_PRESETS: dict[str, dict] = {
-    "clmr": {"hidden_dims": (512,), "out_dim": 128, "norm": "none", "bias": False},
+    "clmr": {"hidden_dims": (512,), "out_dim": 64, "norm": "none", "bias": False},
     "cola": {"hidden_dims": (), "out_dim": 512, "final_norm": "layer", "final_activation": "tanh"},
     "clar": {"hidden_dims": (256, 256), "out_dim": 128, "norm": "none"},
 }

@@ -1,7 +1,7 @@
 """SampleCNN, the raw-waveform encoder of CLMR.
 
 Lee, Park, Kim & Nam, "Sample-level deep convolutional neural networks for music auto-tagging using raw
-waveforms", SMC 2017; as used by Spijkervet & Burgess, "Contrastive learning of musical representations"
+waveforms", SMC 2017; as used by Spijkervet & Burgoyne, "Contrastive learning of musical representations"
 (CLMR), ISMIR 2021, github.com/Spijkervet/CLMR ``clmr/models/sample_cnn.py``.
 
 Layout (the 22.05 kHz model, input 59049 = 3^10 samples, 2.68 s):

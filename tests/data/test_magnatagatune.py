@@ -32,7 +32,7 @@ def test_top50_by_frequency(mtat_root):
     tags = header[1:-1]
     counts = {t: sum(int(r[1 + j]) for r in body) for j, t in enumerate(tags)}
     expected = sorted(tags, key=lambda t: (-counts[t], tags.index(t)))[:50]
-    task = load_task("magnatagatune", mtat_root)
+    task = load_task("magnatagatune", mtat_root, split="folder")
     assert task.classes == expected and task.multilabel
     # every item's targets are exactly its positive top-50 columns
     by_path = {r[-1]: r for r in body}
@@ -46,8 +46,18 @@ def test_top_tags_ties_break_by_column_order():
     assert top_tags(m, 3).tolist() == [1, 3, 0]
 
 
+def test_default_split_is_clmrs_pons2017(mtat_root):
+    # CLMR's MAGNATAGATUNE class defaults to split="pons2017": our default and its alias give that split.
+    default = load_task("magnatagatune", mtat_root)
+    pons = load_task("magnatagatune", mtat_root, split="pons2017")
+    assert default.options["split"] == pons.options["split"] == "pons"
+    assert [(it.path, it.split) for it in default.items] == [(it.path, it.split) for it in pons.items]
+    assert "Pons" in default.notes
+    assert load_task("magnatagatune", mtat_root, split="won2020").options["split"] == "won"
+
+
 def test_folder_split(mtat_root):
-    task = load_task("magnatagatune", mtat_root)
+    task = load_task("magnatagatune", mtat_root, split="folder")
     n = MTAT_FACTS["clips_per_folder"]
     assert len(task.items) == 16 * n
     want = {"train": 12 * n, "valid": n, "test": 3 * n}
@@ -74,12 +84,12 @@ def test_won_split(mtat_root):
         for it, line in zip(items, lines, strict=True):
             assert it.target == np.flatnonzero(binary[int(line.split("\t")[0])]).tolist()
     # Won's tags equal our top-50 computed from the annotation file
-    assert task.classes == load_task("magnatagatune", mtat_root).classes
+    assert task.classes == load_task("magnatagatune", mtat_root, split="folder").classes
 
 
 def test_pons_split(mtat_root):
     task = load_task("magnatagatune", mtat_root, split="pons")
-    folder_task = load_task("magnatagatune", mtat_root)
+    folder_task = load_task("magnatagatune", mtat_root, split="folder")
     header, body = _annotations(mtat_root)
     path_of = {r[0]: r[-1] for r in body}
     for split, name in (("train", "train"), ("valid", "val"), ("test", "test")):

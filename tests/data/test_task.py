@@ -42,8 +42,10 @@ def test_load_task_errors(tmp_path):
 
 
 def test_pretrain_files(mtat_root, sc_root, esc_root, gtzan_root, nsynth_root, folder_root, csv_file, tmp_path):
-    assert len(pretrain_files("magnatagatune", mtat_root)) == 36  # train split (folders 0-b) only
-    assert len(pretrain_files("magnatagatune", mtat_root, splits=None)) == 48
+    assert len(pretrain_files("magnatagatune", mtat_root, split="folder")) == 36  # train split (folders 0-b) only
+    assert len(pretrain_files("magnatagatune", mtat_root, split="folder", splits=None)) == 48
+    pons_train = (mtat_root / "train_gt_mtt.tsv").read_text().strip().splitlines()
+    assert len(pretrain_files("magnatagatune", mtat_root)) == len(pons_train)  # CLMR's default: Pons' train split
     sc = pretrain_files("speech_commands", sc_root, convention="12")
     assert all("_background_noise_" not in str(f) for f in sc) and len(sc) == len(set(sc))
     files, labels = pretrain_files("esc50", esc_root, return_labels=True)
@@ -68,7 +70,7 @@ def test_pretrain_files(mtat_root, sc_root, esc_root, gtzan_root, nsynth_root, f
 @pytest.mark.parametrize(
     "name, fixture, victim, options",
     [
-        ("magnatagatune", "mtat_root", "5/artist_5-album_5-01-song_5-30-59.mp3", {}),
+        ("magnatagatune", "mtat_root", "5/artist_5-album_5-01-song_5-30-59.mp3", {"split": "folder"}),
         ("magnatagatune", "mtat_root", "1/artist_1-album_1-01-song_1-30-59.mp3", {"split": "won"}),
         ("esc50", "esc_root", "audio/3-120003-A-20.wav", {}),
         ("gtzan", "gtzan_root", "genres/jazz/jazz.00002.wav", {}),

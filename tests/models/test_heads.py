@@ -44,7 +44,7 @@ def test_clmr_head_is_simclrs_bias_free_mlp():
     torch.manual_seed(0)
     head = create_head(512, preset="clmr")
     assert layer_types(head) == [nn.Linear, nn.ReLU, nn.Linear]
-    assert count(head) == 512 * 512 + 512 * 128  # no biases, no normalisation
+    assert count(head) == 512 * 512 + 512 * 64  # no biases, no normalisation; CLMR's projection_dim 64
     w1, w2 = head.mlp[0].weight, head.mlp[2].weight
     h = torch.randn(3, 512)
     torch.testing.assert_close(head(h), F.relu(h @ w1.T) @ w2.T)
