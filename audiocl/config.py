@@ -56,6 +56,8 @@ class ViewsConfig:
     # Which branch embeds which view. "all": every branch embeds every view. "split": view i goes to branch
     # i % branches (multi-format: the waveform of one crop against the spectrogram of another).
     to_branches: str = "all"
+    normalize_clip: bool = False  # L2-normalise each clip (the long crop) before the views are cut (COLA)
+    positive_noise_std: float = 0.0  # Gaussian noise of this std on every view but the first (COLA's --noise)
 
 
 @dataclass
@@ -316,6 +318,12 @@ def _check_semantics(recipe: Recipe) -> None:
     if recipe.views.span == "file":
         need(recipe.views.allow_overlap, "views.allow_overlap", "disjoint views need views.span=window")
         need(recipe.views.min_rms_db is None, "views.min_rms_db", "silence rejection needs views.span=window")
+    need(recipe.views.positive_noise_std >= 0, "views.positive_noise_std", "must be >= 0")
+    need(
+        not (recipe.views.normalize_clip and recipe.views.span == "file"),
+        "views.normalize_clip",
+        "normalises the long crop the views are cut from: it needs views.span=window",
+    )
     if recipe.views.to_branches == "split":
         need(recipe.trainer.chunk_size is None, "trainer.chunk_size", "GradCache needs views.to_branches=all")
         need(recipe.supervised.num_classes == 0, "supervised.num_classes", "the classifier needs views.to_branches=all")

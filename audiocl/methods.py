@@ -152,8 +152,11 @@ class ContrastiveMethod(L.LightningModule):
         if v.span == "file":
             views = batch["audio"].transpose(0, 1)  # (V, B, T)
         else:
+            clips = batch["audio"]
+            if v.normalize_clip:  # COLA: unit L2 norm per clip (its zero padding adds nothing to the norm)
+                clips = nn.functional.normalize(clips, dim=-1, eps=1e-9)
             views = sample_views(
-                batch["audio"],
+                clips,
                 v.crop_samples,
                 v.num_views,
                 lengths=batch.get("length"),
@@ -161,6 +164,9 @@ class ContrastiveMethod(L.LightningModule):
                 generator=generator,
                 min_rms_db=v.min_rms_db,
             )  # (V, B, T)
+        if v.positive_noise_std > 0:  # COLA: waveform_p + noise * N(0, 1), the anchor left clean
+            noise = torch.randn(views[1:].shape, generator=generator).to(views)
+            views = torch.cat([views[:1], views[1:] + v.positive_noise_std * noise])
         return self.augment(views.flatten(0, 1), generator=generator)  # (V*B, T)
 
     def project(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

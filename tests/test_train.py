@@ -361,16 +361,16 @@ def test_a_trainer_the_machine_cannot_run_is_a_recipe_error(corpus, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_cola_recipe_feeds_the_encoder_96_frames_of_64_mel_bands():
-    """COLA's input: 960 ms segments as 96 frames of 64 log-mel bands at 16 kHz (the recipe's crop, through its
-    own front-end)."""
+def test_cola_recipe_feeds_the_encoder_98_frames_of_64_mel_bands():
+    """COLA's pretraining input: 1 s segments (extract_window's 16000 samples) as 98 frames of 64 log-mel bands
+    at 16 kHz, 1 + (16000 - 400) // 160 (the recipe's crop, through its own front-end)."""
     import torch
 
     from audiocl.methods import ContrastiveMethod
 
     recipe = load_recipe(RECIPES / "cola_audioset.yaml")
     branch = ContrastiveMethod(recipe).branches["logmel"]
-    assert branch.frontend(torch.zeros(2, recipe.views.crop_samples)).shape == (2, 1, 64, 96)
+    assert branch.frontend(torch.zeros(2, recipe.views.crop_samples)).shape == (2, 1, 64, 98)
 
 
 @pytest.mark.slow

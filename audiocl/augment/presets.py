@@ -104,14 +104,13 @@ def clar(sample_rate: int, p: float = 0.5) -> Compose:
 
 
 def cola() -> Compose:
-    """COLA's augmentation: none (Saeed, Grangier & Zeghidour, "Contrastive Learning of General-Purpose
+    """COLA's augmentation chain: empty (Saeed, Grangier & Zeghidour, "Contrastive Learning of General-Purpose
     Audio Representations", ICASSP 2021).
 
-    COLA's positives are two random segments of the same clip, which is ``audiocl.sampling.sample_views``
-    (1 s crops at 16 kHz); the paper uses no other augmentation. The official code
-    (google-research/google-research ``cola/contrastive.py``) also adds Gaussian noise of std 0.001
-    (flag ``--noise``) to the second segment of the L2-normalised clip; add ``AddNoise`` yourself to
-    mimic it.
+    COLA's positives are two random 1 s segments of the same L2-normalised clip, and the positive gets
+    Gaussian noise of std 0.001 (google-research/google-research ``cola/contrastive.py``, flag ``--noise``
+    of ``main.py``). Those belong to the views, not to a per-row chain: ``views.normalize_clip`` and
+    ``views.positive_noise_std`` in ``recipes/cola_audioset.yaml``. The code applies nothing else.
 
     >>> import torch
     >>> cola()(torch.ones(1, 4)).tolist()

@@ -167,3 +167,23 @@ def test_clar_loss_is_nt_xent_plus_both_views_cross_entropies():
     torch.testing.assert_close(method.supervised_loss(z, labels), by_hand)
     total = method.contrastive_loss(z, labels) + method.recipe.supervised.weight * method.supervised_loss(z, labels)
     torch.testing.assert_close(total, nt_xent(z.view(V, B, -1), temperature=0.5) + by_hand)
+
+
+def test_cola_positive_carries_noise_at_the_upstream_level():
+    """COLA: the clip is L2-normalised, both segments are cut from it, and only the positive gets N(0, 0.001^2)."""
+    from audiocl.methods import ContrastiveMethod
+
+    recipe = load_recipe(RECIPES / "cola_audioset.yaml", ["data.batch_size=4"])
+    method = ContrastiveMethod(recipe)
+    clips = 0.3 * torch.randn(4, 10 * 16000, generator=torch.Generator().manual_seed(0))
+    views = method.make_views({"audio": clips}, torch.Generator().manual_seed(1)).view(2, 4, -1)
+    unit = torch.nn.functional.normalize(clips, dim=-1)
+
+    g = torch.Generator().manual_seed(1)
+    from audiocl.sampling import sample_views
+
+    clean = sample_views(unit, 16000, 2, generator=g)  # the same draws, before the noise
+    noise = views[1] - clean[1]
+    torch.testing.assert_close(views[0], clean[0])
+    assert 0.00095 < float(noise.std()) < 0.00105 and abs(float(noise.mean())) < 5e-5
+    assert float(unit.pow(2).sum(dim=1).sqrt().sub(1).abs().max()) < 1e-5
