@@ -107,6 +107,10 @@ class SupervisedConfig:
     num_classes: int = 0  # 0 disables the classifier
     weight: float = 1.0  # weight of the cross-entropy next to the contrastive loss
     input: str = "projection"  # what the classifier reads: "projection" (z, as CLAR) or "embedding" (h)
+    # Before the classifier's linear layer (CLAR's class_out: BatchNorm1d, ReLU, Linear without bias).
+    norm: str = "none"  # batch | layer | none
+    activation: str = "none"  # relu | gelu | silu | tanh | none
+    bias: bool = True
 
 
 @dataclass
@@ -346,6 +350,12 @@ def _check_semantics(recipe: Recipe) -> None:
     need(recipe.loss.temperature is None or recipe.loss.temperature > 0, "loss.temperature", "must be positive")
     need(recipe.supervised.num_classes >= 0, "supervised.num_classes", "must be >= 0")
     need(recipe.supervised.input in {"projection", "embedding"}, "supervised.input", "projection or embedding")
+    need(recipe.supervised.norm in {"batch", "layer", "none"}, "supervised.norm", "one of batch, layer, none")
+    need(
+        recipe.supervised.activation in {"relu", "gelu", "silu", "tanh", "none"},
+        "supervised.activation",
+        "one of relu, gelu, silu, tanh, none",
+    )
     need(
         recipe.supervised.num_classes == 0 or recipe.data.label_fraction > 0,
         "data.label_fraction",

@@ -66,6 +66,15 @@ def _build(where: str, factory, name, *args, **kwargs):
         raise RecipeError(f"{where}: {err}") from err
 
 
+def _classifier(cfg, in_dim: int) -> nn.Module:
+    """The supervised head: optional norm and activation, then a linear layer to the classes."""
+    from audiocl.models.heads import _activation, _norm
+
+    layers = [_norm(cfg.norm, in_dim), _activation(cfg.activation), nn.Linear(in_dim, cfg.num_classes, bias=cfg.bias)]
+    layers = [m for m in layers if not isinstance(m, nn.Identity)]
+    return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+
+
 def build_augment(cfg: AugmentConfig, sample_rate: int) -> nn.Module:
     """The recipe's augmentation: its preset, or the chain of ``augment.transforms``."""
     import audiocl.augment as augment
@@ -111,7 +120,7 @@ class ContrastiveMethod(L.LightningModule):
         first = next(iter(self.branches.values()))
         n_classes = recipe.supervised.num_classes
         reads = out_dim if recipe.supervised.input == "projection" else first.embedding_dim
-        self.classifier = nn.Linear(reads, n_classes) if n_classes else None
+        self.classifier = _classifier(recipe.supervised, reads) if n_classes else None
         self._check_crop_fits()
         if recipe.trainer.chunk_size:
             if self.classifier is not None:

@@ -187,3 +187,23 @@ def test_cola_positive_carries_noise_at_the_upstream_level():
     torch.testing.assert_close(views[0], clean[0])
     assert 0.00095 < float(noise.std()) < 0.00105 and abs(float(noise.mean())) < 5e-5
     assert float(unit.pow(2).sum(dim=1).sqrt().sub(1).abs().max()) < 1e-5
+
+
+def test_clar_heads_are_the_authors_semi_supervised_heads():
+    """semi_supervised.py: Projection Linear 512-512 (bias), BN, ReLU, Linear 512-128 (bias); class_out
+    BN(128), ReLU, Linear(128, classes, no bias) on the projection before its normalisation."""
+    from torch import nn
+
+    from audiocl.methods import ContrastiveMethod
+
+    method = ContrastiveMethod(load_recipe(RECIPES / "clar_speech_commands.yaml"))
+    head = method.branches["tf"].head.mlp
+    assert [type(m) for m in head] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert (head[0].in_features, head[0].out_features, head[3].out_features) == (512, 512, 128)
+    assert head[0].bias is not None and head[3].bias is not None
+    classifier = method.classifier
+    assert [type(m) for m in classifier] == [nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert classifier[2].bias is None and (classifier[2].in_features, classifier[2].out_features) == (128, 35)
+    z = torch.randn(6, 128)
+    classifier.eval()
+    torch.testing.assert_close(classifier(z), classifier[2](torch.relu(classifier[0](z))))
