@@ -14,10 +14,11 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def ir_folder(tmp_path_factory):
-    """Three small impulse responses as WAV files: decaying noise of different lengths."""
+    """Six small impulse responses as WAV files: decaying noise of different lengths (six, so that six rows
+    drawing one each give several distinct outputs)."""
     folder = tmp_path_factory.mktemp("irs")
     rng = np.random.default_rng(0)
-    for i, seconds in enumerate((0.05, 0.1, 0.2)):
+    for i, seconds in enumerate((0.05, 0.08, 0.1, 0.13, 0.16, 0.2)):
         n = int(seconds * SR)
         ir = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.2 * n))
         sf.write(folder / f"ir{i}.wav", (0.5 * ir / np.abs(ir).max()).astype(np.float32), SR)
