@@ -15,10 +15,16 @@ def device_sync(device) -> Callable[[], None]:
 
 
 def best_times(
-    impls: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None], min_seconds: float = 0.0
+    impls: dict[str, Callable[[], object]],
+    repeats: int,
+    sync: Callable[[], None],
+    min_seconds: float = 0.0,
+    max_seconds: float | None = None,
 ) -> dict[str, float]:
     """Best wall time of each ``fn()`` over consecutive runs, after one warm-up run: at least ``repeats``
-    runs and, when ``min_seconds`` is set, as many more as fit in that much time.
+    runs and, when ``min_seconds`` is set, as many more as fit in that much time. When ``max_seconds`` is
+    set, an implementation stops once its timed runs have taken that long (after one run at least), so
+    that a slow peer does not hold the benchmark for ``repeats`` long runs.
 
     The best run is the least disturbed by other processes (as ``timeit`` recommends); a time budget gives a
     fast implementation the same window to find an undisturbed run in as a slow one. Each implementation
@@ -31,6 +37,8 @@ def best_times(
         sync()
         runs, began = 0, time.perf_counter()
         while runs < repeats or time.perf_counter() - began < min_seconds:
+            if runs and max_seconds is not None and time.perf_counter() - began >= max_seconds:
+                break
             start = time.perf_counter()
             fn()
             sync()
