@@ -1,13 +1,19 @@
-"""``audiocl bench loss``: NT-Xent forward + backward time and peak memory, audiocl vs pytorch-metric-learning.
+"""``audiocl bench loss``: NT-Xent forward + backward time and peak memory, audiocl next to lightly's
+``NTXentLoss`` and pytorch-metric-learning's, on the same inputs, in one run.
 
-Both compute SimCLR's two-view loss on the same random embeddings (cosine similarity, same temperature).
-pytorch-metric-learning's ``NTXentLoss`` (through ``SelfSupervisedLoss``) builds an ``(N, N * (N - 2))``
-positive-negative mask, so its memory grows with the cube of the ``N = 2 B`` embeddings (about 17 bytes
-per ``N^3`` measured on CPU); cases whose estimate exceeds ``--peer-limit-gb`` are skipped, saying why.
+All three compute SimCLR's two-view loss on the same random embeddings (cosine similarity, same
+temperature). lightly's ``NTXentLoss`` (no memory bank) builds the ``(N, N)`` similarities of the
+``N = 2 B`` embeddings. pytorch-metric-learning's ``NTXentLoss`` (through ``SelfSupervisedLoss``) builds an
+``(N, N * (N - 2))`` positive-negative mask, so its memory grows with the cube of ``N`` (about 17 bytes per
+``N^3`` measured on CPU). A peer case whose memory estimate exceeds ``--peer-limit-gb`` is skipped,
+saying why. A peer that is not installed is named, with the package to install, and left out.
 
-Peak memory on CPU is the growth of the peak resident set (``ru_maxrss``) of a fresh subprocess per case
-over its resident set just before the timed call; on CUDA it is ``torch.cuda.max_memory_allocated``
-above the memory held before the call. The table also shows the difference between the two losses.
+Every case runs in a fresh subprocess and is measured the same way for every implementation: peak memory
+on CPU is the growth of the process's peak resident set (``VmHWM``; not ``ru_maxrss``, which a spawned
+child inherits from its parent) over the resident set just before the timed
+calls (after the imports and a warm-up call); on CUDA it is ``torch.cuda.max_memory_allocated`` above
+the memory held before them. The speed-up column of our row is against the strongest (fastest) peer that
+ran; a peer's row gives our speed-up over it. The table also shows each peer's difference from our loss.
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ import subprocess
 import sys
 import time
 
+from audiocl.bench._peers import peer_installed, strongest
 from audiocl.bench._timing import device_sync
 
-SUMMARY = "NT-Xent fwd+bwd time and peak memory vs pytorch-metric-learning NTXentLoss, B in 64..4096"
+SUMMARY = "NT-Xent fwd+bwd time and peak memory vs lightly and pytorch-metric-learning NTXentLoss, B in 64..4096"
 
-PEER_BYTES_PER_N3 = 17  # measured: 0.27 GiB at N = 256 embeddings on CPU, 8x per doubling
+# name -> (module to look for, package to install, row label, memory estimate in bytes for N embeddings)
+PEERS = {
+    "lightly": ("lightly", "lightly", "lightly NTXentLoss", lambda n: 24 * n**2),  # a few (N, N) float32s
+    # measured: 0.27 GiB at N = 256 embeddings on CPU, 8x per doubling
+    "pml": ("pytorch_metric_learning", "pytorch-metric-learning", "pytorch-metric-learning", lambda n: 17 * n**3),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,13 +59,22 @@ def measure(impl: str, batch: int, dim: int, temperature: float, device: str, re
 
         def loss_fn(z):
             return nt_xent(z, temperature)
-    else:
+    elif impl == "lightly":
+        from lightly.loss import NTXentLoss
+
+        peer = NTXentLoss(temperature=temperature)  # memory_bank_size=0: the batch's own negatives
+
+        def loss_fn(z):
+            return peer(z[0], z[1])
+    elif impl == "pml":
         from pytorch_metric_learning.losses import NTXentLoss, SelfSupervisedLoss
 
         peer = SelfSupervisedLoss(NTXentLoss(temperature=temperature))
 
         def loss_fn(z):
             return peer(z[0], z[1])
+    else:
+        raise ValueError(f"unknown implementation {impl!r}; choose audiocl, {', '.join(PEERS)}")
 
     sync = device_sync(dev)
     z = torch.randn(2, batch, dim, generator=torch.Generator().manual_seed(0)).to(dev).requires_grad_()
@@ -79,7 +100,10 @@ def measure(impl: str, batch: int, dim: int, temperature: float, device: str, re
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated(dev) - before
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before  # KiB on Linux
+        # This process's own peak (VmHWM). Not ru_maxrss: Linux carries the parent's peak into a spawned
+        # child's ru_maxrss, so under a larger parent it measured the parent.
+        with open("/proc/self/status") as f:
+            peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:")) - before
     return {"seconds": best, "peak_bytes": peak, "loss": value}
 
 
@@ -100,29 +124,45 @@ def run(args: argparse.Namespace) -> int:
 
     if min(args.batch_sizes) < 2 or args.dim < 1 or args.repeats < 1 or args.temperature <= 0:
         raise SystemExit("--batch-sizes must be >= 2, --dim and --repeats >= 1, --temperature > 0")
+    peers = [name for name, (module, package, *_) in PEERS.items() if peer_installed(module, package)]
     print(
         f"NT-Xent forward+backward: 2 views x B clips, D={args.dim}, t={args.temperature}, device {args.device}, "
-        f"best of {args.repeats}, torch {torch.__version__}, threads {torch.get_num_threads()}"
+        f"best of {args.repeats}, torch {torch.__version__}, threads {torch.get_num_threads()}; peak memory and "
+        "time of each case in a fresh subprocess"
     )
     header = f"{'B':>6} {'implementation':<24} {'time (ms)':>11} {'peak mem (MiB)':>15} {'speed-up':>9} {'|diff|':>12}"
     print(header)
     print("-" * len(header))
+    summary = []
     for batch in args.batch_sizes:
         ours = _run_case("audiocl", batch, args)
-        n = 2 * batch
-        estimate = PEER_BYTES_PER_N3 * n**3
-        peer = None if estimate > args.peer_limit_gb * 1e9 else _run_case("pml", batch, args)
-        speedup = f"{peer['seconds'] / ours['seconds']:.2f}x" if peer else "-"
-        _row(batch, "audiocl nt_xent", ours, speedup, 0.0)
-        if peer:
-            _row(batch, "pytorch-metric-learning", peer, "1.00x", abs(peer["loss"] - ours["loss"]))
-        else:
-            why = f"skipped: needs ~{estimate / 1e9:,.0f} GB (its N^3 mask, N={n})"
-            print(f"{batch:>6} {'pytorch-metric-learning':<24} {why}")
+        results, skipped = {}, {}
+        for name in peers:
+            estimate = PEERS[name][3](2 * batch)
+            if estimate > args.peer_limit_gb * 1e9:
+                skipped[name] = f"skipped: needs ~{estimate / 1e9:,.0f} GB (N={2 * batch} embeddings)"
+            else:
+                results[name] = _run_case(name, batch, args)
+        best = strongest({name: 1 / r["seconds"] for name, r in results.items()})
+        vs_best = f"{results[best[0]]['seconds'] / ours['seconds']:.2f}x" if best else "-"
+        _row(batch, "audiocl nt_xent", ours, vs_best, 0.0)
+        for name, r in results.items():
+            _row(batch, PEERS[name][2], r, f"{r['seconds'] / ours['seconds']:.2f}x", abs(r["loss"] - ours["loss"]))
+        for name, why in skipped.items():
+            print(f"{batch:>6} {PEERS[name][2]:<24} {why}")
+        if best:
+            peer = results[best[0]]
+            summary.append(
+                f"B={batch}: {peer['seconds'] / ours['seconds']:.2f}x faster than the strongest peer "
+                f"({PEERS[best[0]][2]}), {_mib(ours)} vs {_mib(peer)} MiB peak"
+            )
+    print("\naudiocl against the strongest peer: " + ("; ".join(summary) if summary else "no peer ran"))
     return 0
 
 
+def _mib(r: dict) -> str:
+    return f"{r['peak_bytes'] / 2**20:.1f}"
+
+
 def _row(batch: int, name: str, r: dict, speedup: str, diff: float) -> None:
-    print(
-        f"{batch:>6} {name:<24} {1e3 * r['seconds']:>11.1f} {r['peak_bytes'] / 2**20:>15.1f} {speedup:>9} {diff:>12.2e}"
-    )
+    print(f"{batch:>6} {name:<24} {1e3 * r['seconds']:>11.1f} {_mib(r):>15} {speedup:>9} {diff:>12.2e}")
