@@ -75,4 +75,6 @@ def run(args: argparse.Namespace) -> int:
         diff = float((fn().cpu() - reference).abs().max())
         ratio = times["per-clip loop"] / times[name]
         print(f"{name:<20} {rate:>10.1f} {rate * args.seconds:>10.1f} {ratio:>8.2f}x {diff:>11.2e}")
+    ratio = times["per-clip loop"] / times["Embedder (batched)"]
+    print(f"\nEmbedder ratio against the strongest peer (the per-clip loop): {ratio:.2f}x")
     return 0
