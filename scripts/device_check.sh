@@ -2,7 +2,7 @@
 # The one GPU check (DESIGN.md), at most 8 minutes on an H200: the logic is scripts/device_check.py.
 #
 #   bash scripts/device_check.sh                      # on a GPU machine: every stage, --device cuda
-#   bash scripts/device_check.sh --device cpu --quick # the short mode, here (well under 2 minutes on 2 cores)
+#   bash scripts/device_check.sh --device cpu --quick # the short mode, on a machine without a GPU
 #
 # Runs in the machine's own Python (PYTHON, default python3), which must have torch, torchaudio, lightning,
 # timm and scikit-learn; whatever else audiocl and its peers need is installed from .whl/ without a package

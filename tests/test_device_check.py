@@ -101,7 +101,7 @@ def test_short_cpu_mode_runs_every_stage(tmp_path):
     )
     report = json.loads((tmp_path / "out" / "device_check.json").read_text())
     stages = report["stages"]
-    assert list(stages) == ["environment", "correctness", "speed", "training", "embedding"]
+    assert list(stages) == ["environment", "correctness", "speed", "embedding", "training"]
     bad = {
         n: (s.get("reason"), [(c["name"], c.get("reason")) for c in s["checks"] if c["status"] == "failed"])
         for n, s in stages.items()

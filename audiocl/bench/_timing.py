@@ -28,7 +28,7 @@ def best_times(
 
     The best run is the least disturbed by other processes (as ``timeit`` recommends); a time budget gives a
     fast implementation the same window to find an undisturbed run in as a slow one. Each implementation
-    runs as a block: interleaving them made whichever ran right after librosa's per-clip loop ~1.7x slower
+    runs as a block: interleaving them made whichever ran right after librosa's per-clip loop slower
     (allocator and cache state), which measured the neighbour rather than the implementation.
     """
     best = {}

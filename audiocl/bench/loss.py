@@ -32,7 +32,8 @@ SUMMARY = "NT-Xent fwd+bwd time and peak memory vs lightly and pytorch-metric-le
 
 # name -> (module to look for, package to install, row label, memory estimate in bytes for N embeddings)
 PEERS = {
-    "lightly": ("lightly", "lightly", "lightly NTXentLoss", lambda n: 24 * n**2),  # a few (N, N) float32s
+    # its (N, N) similarities and their gradients: measured 17-26 bytes per N^2 on CPU at N = 2048-8192
+    "lightly": ("lightly", "lightly", "lightly NTXentLoss", lambda n: 26 * n**2),
     # measured: 0.27 GiB at N = 256 embeddings on CPU, 8x per doubling
     "pml": ("pytorch_metric_learning", "pytorch-metric-learning", "pytorch-metric-learning", lambda n: 17 * n**3),
 }
