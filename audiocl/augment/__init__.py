@@ -3,7 +3,9 @@
 Every transform is an ``nn.Module`` with ``forward(x, generator=None)``: waveform transforms take
 ``(batch, samples)``, spectral ones ``(batch, channels, freq, frames)``. Each example is transformed
 with probability ``p`` and gets its own parameters, drawn from the CPU ``torch.Generator``
-(``None``: torch's default one), so a seed gives the same parameters on CPU and CUDA.
+(``None``: torch's default one), so a seed gives the same parameters on CPU and CUDA. A row's result
+depends on that row and its parameters only, never on the rest of the batch (``draw``, then
+``apply_drawn``: any rows of a draw give those rows of the batch's result).
 
 On the CPU, a batch's buffers are tens of megabytes, which glibc's malloc gives back to the system when
 freed and faults in again on the next call; ``audiocl.allocator.keep_freed_memory()`` (which CPU training

@@ -1,21 +1,30 @@
 """The one base class of every batched transform: per-example ``p``, per-example parameters, seeded.
 
 A transform follows audiomentations' split. ``randomize_parameters(batch, generator)`` draws a dict of
-per-example parameter tensors on the CPU; ``apply(x, params, generator)`` transforms a batch with them.
-``forward`` glues the two together:
+per-example parameter tensors on the CPU; ``apply(x, params)`` transforms a batch with them. ``forward``
+glues the two together:
 
-1. draw which examples are transformed (``rand < p``, per example) and their parameters from the CPU
-   generator, *always for the whole batch*, so the random stream does not depend on the outcomes and
-   the same seed gives the same parameters on CPU and CUDA;
-2. move the parameters of the selected examples to the input's device and dtype;
-3. ``apply`` runs on the selected examples only, batched, and they are scattered back.
+1. ``draw``: which examples are transformed (``rand < p``, per example: ``"chosen"``) and their parameters,
+   from the CPU generator and *always for the whole batch*, so the random stream does not depend on the
+   outcomes and the same seed gives the same parameters on CPU and CUDA;
+2. ``apply_drawn``: the parameters of the chosen examples go to the input's device and dtype, and ``apply``
+   runs on those examples only, batched; they are scattered back.
 
-Random *signals* (noise, synthetic impulse responses) are drawn inside ``apply`` from a generator on
-the input's device, seeded from the CPU generator: reproducible on each device for a seed, and never
-copied across the bus. Parameters are identical across devices, such signals only in distribution.
+Every row of ``apply``'s result depends on that row and its parameters only, never on the other rows of the
+batch (how many, which, in what order): so chunking a batch, or selecting some of its rows, changes nothing.
+Random *signals* (noise, synthetic impulse responses) therefore come from a seed per example among the
+parameters (``row_seeds``), each row's drawn on the input's device from its own seed (``row_noise``):
+reproducible on each device, and never copied across the bus. Parameters are identical across devices,
+such signals only in distribution.
+
+The combinators (``Compose``, ``RandomApply``, ``OneOf``) have ``draw`` and ``apply_drawn`` too: a chain's draws
+are one flat dict of per-example tensors (``"3.0.cutoff_hz"``: step 3, its branch 0), so that any rows of
+them apply to those rows of the batch alone.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -52,23 +61,45 @@ def check_range(name: str, low: float, high: float, *, min_value: float | None =
         raise ValueError(f"min_{name}={low} must be >= {min_value}")
 
 
-def signal_generator(seed: int, device: torch.device) -> torch.Generator:
-    """A generator on ``device`` for random signals, seeded from the CPU stream."""
-    return torch.Generator(device=device).manual_seed(seed)
+def row_seeds(batch: int, generator: torch.Generator) -> Tensor:
+    """``batch`` int64 seeds on the CPU, one per example, for the random signals ``apply`` draws (``row_noise``)."""
+    return torch.randint(2**62, (batch,), generator=generator)
+
+
+def row_noise(seeds: Tensor, lengths: int | Sequence[int], like: Tensor) -> Tensor:
+    """Standard Gaussian noise on ``like``'s device and dtype, each row from its own seed.
+
+    Row ``i`` holds ``lengths[i]`` samples (or ``lengths`` for all) drawn from a generator seeded with
+    ``seeds[i]``, then zeros up to the longest: the same values whatever the other rows.
+
+    Shape:
+        - seeds: ``(batch,)`` int64; output: ``(batch, max(lengths))``.
+    """
+    seeds = seeds.tolist()
+    lengths = [lengths] * len(seeds) if isinstance(lengths, int) else [int(n) for n in lengths]
+    width = max(lengths, default=0)
+    ragged = any(n < width for n in lengths)
+    out = like.new_zeros(len(seeds), width) if ragged else like.new_empty(len(seeds), width)
+    g = torch.Generator(device=like.device)
+    for row, seed, n in zip(out, seeds, lengths, strict=True):  # one draw per example, each from its seed
+        row[:n].normal_(generator=g.manual_seed(seed))
+    return out
 
 
 class Transform(nn.Module):
     """Base of every transform: applied to each example with probability ``p``.
 
     Subclasses implement ``randomize_parameters`` (CPU, whole batch) and ``apply`` (batched, on the
-    input's device). Transforms never modify their input in place, unless ``forward`` is told it may
-    (``inplace=True``, which the combinators pass for tensors they made). Those with large intermediates set
-    ``cpu_chunk`` to be applied that many examples at a time on the CPU (None: the whole batch at once),
-    and those whose cost follows a parameter sort the rows into chunks by it (``chunk_order``).
-    ``forward_rows`` transforms some rows of a batch in place of a gathered copy of them (``OneOf``).
+    input's device), whose every row depends on that row and its parameters only. Transforms never modify
+    their input in place, unless ``forward`` is told it may (``inplace=True``, which the combinators pass for
+    tensors they made). Those with large intermediates set ``cpu_chunk`` to be applied that many examples at a
+    time on the CPU (None: the whole batch at once), and those whose cost follows a parameter sort the rows
+    into chunks by it (``chunk_order``). ``input_dims`` is 2 for waveforms ``(batch, samples)`` and 4 for
+    features ``(batch, channels, freq, frames)``.
     """
 
     cpu_chunk: int | None = None
+    input_dims = 2
 
     def __init__(self, p: float = 1.0) -> None:
         super().__init__()
@@ -80,8 +111,9 @@ class Transform(nn.Module):
         """Per-example parameters, each a CPU tensor with ``batch`` rows."""
         return {}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
-        """Transform every example of ``x`` with its ``params`` (already on ``x.device``)."""
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
+        """Transform every example of ``x`` with its ``params`` (already on ``x.device``); row ``i`` of the result
+        depends on ``x[i]`` and the ``i``-th parameters only."""
         raise NotImplementedError
 
     def row_factors(self, params: dict[str, Tensor]) -> Tensor | None:
@@ -89,53 +121,58 @@ class Transform(nn.Module):
         factors, so that ``forward`` makes one pass over the batch instead of a gather and a scatter."""
         return None
 
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """Everything ``forward`` draws for ``batch`` examples, per example: whether it is transformed
+        (``"chosen"``, bool) and its parameters (``randomize_parameters``)."""
+        chosen = torch.rand(batch, generator=generator) < self.p
+        return {"chosen": chosen, **self.randomize_parameters(batch, generator)}
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         """``x`` transformed; ``inplace=True`` lets the result overwrite ``x`` (the combinators pass it for
         tensors they made themselves, sparing a copy of the batch per transform)."""
-        return self.forward_rows(x, None, generator, inplace)
+        return self.apply_drawn(x, self.draw(x.shape[0], default_generator(generator)), inplace=inplace)
 
-    def forward_rows(
-        self, x: Tensor, rows: Tensor | None, generator: torch.Generator | None = None, inplace: bool = False
+    def apply_drawn(
+        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
     ) -> Tensor:
-        """``forward`` on the rows ``rows`` (a CPU index, sorted and without repeats) of ``x`` only, the others
-        untouched: the same draws and result as ``forward(x[rows])`` scattered back, without gathering the
-        rows first (``OneOf``)."""
-        g = default_generator(generator)
-        batch = x.shape[0] if rows is None else len(rows)
-        chosen = torch.rand(batch, generator=g) < self.p
-        params = self.randomize_parameters(batch, g)
-        seed = int(torch.randint(2**62, (1,), generator=g))
+        """``x`` with the examples ``drawn["chosen"]`` transformed by their parameters, the others untouched.
+
+        ``drawn`` is what ``draw`` returns, one row per example of ``x``; ``generator`` is unused (the
+        combinators pass it on to modules that are not ours). ``OneOf`` narrows ``"chosen"`` to its branch's
+        rows, which are then transformed where they are, without gathering them first.
+        """
+        chosen = drawn["chosen"]
         if not bool(chosen.any()):
             return x
-        factors = self.row_factors(params) if rows is None else None
+        params = {k: v for k, v in drawn.items() if k != "chosen"}
+        factors = self.row_factors(params)
         if factors is not None:
             factors = torch.where(chosen, factors, 1.0)
             factors = _to(factors, x).view(-1, *([1] * (x.dim() - 1)))
-            return x.mul_(factors) if inplace else x * factors
+            return x.mul_(factors) if inplace and not x.requires_grad else x * factors
         picked = chosen.nonzero().squeeze(1)
-        params = {k: v[picked] for k, v in params.items()}
-        index = picked if rows is None else rows[picked]  # rows of x
-        return self._apply_rows(x, index, params, signal_generator(seed, x.device), inplace)
+        if len(picked) < len(chosen):
+            params = {k: v[picked] for k, v in params.items()}
+        return self._apply_rows(x, picked, params, inplace)
 
     def chunk_order(self, params: dict[str, Tensor]) -> Tensor | None:
         """For transforms whose cost follows a parameter: the chosen rows in that order (an ``argsort``), so
         that each CPU chunk holds rows of similar cost and sizes its buffers for them. None: as they come."""
         return None
 
-    def _apply_rows(
-        self, x: Tensor, index: Tensor, params: dict[str, Tensor], generator: torch.Generator, inplace: bool
-    ) -> Tensor:
+    def _apply_rows(self, x: Tensor, index: Tensor, params: dict[str, Tensor], inplace: bool) -> Tensor:
         """``apply`` on the rows ``index`` of ``x`` (``params`` has one entry per row), the others untouched.
 
         On the CPU, ``cpu_chunk`` rows at a time (in ``chunk_order``): each chunk is gathered, transformed and
-        written back while it is in cache, and no copy of all the chosen rows is ever made.
+        written back while it is in cache, and no copy of all the chosen rows is ever made. The rows do not
+        depend on each other, so how they are chunked does not change the result.
         """
         batch, chosen = x.shape[0], len(index)
         # A tensor autograd tracks is never written in place: apply may have saved a view of it for backward.
         inplace = inplace and not x.requires_grad
         chunk = self.cpu_chunk if self.cpu_chunk is not None and x.device.type == "cpu" else chosen
         if chosen == batch and chunk >= batch:  # every row, in one call: no gathering at all
-            return self.apply(x, {k: _to(v, x) for k, v in params.items()}, generator)
+            return self.apply(x, {k: _to(v, x) for k, v in params.items()})
         order = self.chunk_order(params) if chunk < chosen else None
         if inplace:
             out = x
@@ -144,19 +181,24 @@ class Transform(nn.Module):
         if chosen == batch and order is None:  # every row in order: chunks are slices, nothing to gather
             for start in range(0, batch, chunk):
                 rows = slice(start, start + chunk)
-                out[rows] = self.apply(x[rows], {k: _to(v[rows], x) for k, v in params.items()}, generator)
+                out[rows] = self.apply(x[rows], {k: _to(v[rows], x) for k, v in params.items()})
             return out
         positions = torch.arange(chosen) if order is None else order
         for start in range(0, chosen, chunk):  # a loop over chunks, each one batched
             mine = positions[start : start + chunk]
             rows = index[mine].to(x.device)
             # (index_select/index_copy_: 2x faster on the CPU than x[rows] and out[rows] = ...)
-            done = self.apply(x.index_select(0, rows), {k: _to(v[mine], x) for k, v in params.items()}, generator)
+            done = self.apply(x.index_select(0, rows), {k: _to(v[mine], x) for k, v in params.items()})
             out.index_copy_(0, rows, done)
         return out
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def select_rows(drawn: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
+    """The draws of the examples ``rows`` (a CPU index) only: what those examples get alone."""
+    return {k: v[rows] for k, v in drawn.items()}
 
 
 def may_overwrite(result: Tensor, source: Tensor, owned: bool) -> bool:

@@ -1,7 +1,10 @@
 """Combinators: ``Compose`` (in order), ``RandomApply`` (a chain, per example with p), ``OneOf`` (one each).
 
 They take the same ``forward(x, generator=None)`` as every transform and pass the generator down, so
-a whole chain is reproducible from one seed.
+a whole chain is reproducible from one seed. Like a transform, each first ``draw``s everything for the
+whole batch (one flat dict of per-example tensors, its steps' keys prefixed with their position:
+``"3.which"``, ``"3.0.cutoff_hz"``), then applies it (``apply_drawn``); the rows of a draw applied to the
+rows of the batch alone give those rows of the batch's result.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from audiocl.augment.base import Transform, default_generator, may_overwrite
+from audiocl.augment.base import Transform, default_generator, may_overwrite, select_rows
 
 
 class Compose(nn.Module):
@@ -30,12 +33,24 @@ class Compose(nn.Module):
         super().__init__()
         self.transforms = nn.ModuleList(transforms)
 
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """What each step draws for ``batch`` examples, in order, its keys prefixed ``"<step>."`` (modules that
+        are not ours draw as they run, from the same generator)."""
+        return _drawn_by(self.transforms, batch, generator)
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         g = default_generator(generator)
+        return self.apply_drawn(x, self.draw(x.shape[0], g), g, inplace)
+
+    def apply_drawn(
+        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
+    ) -> Tensor:
+        """The steps applied in order with their draws (``draw``, one row per example of ``x``)."""
+        g = default_generator(generator)
         owned = inplace  # may x be overwritten? Not the caller's tensor, unless the caller says so.
-        for transform in self.transforms:
+        for k, transform in enumerate(self.transforms):
             if isinstance(transform, _COMBINABLE):
-                y = transform(x, g, inplace=owned)
+                y = transform.apply_drawn(x, _step(drawn, k), g, inplace=owned)
                 owned, x = may_overwrite(y, x, owned), y
             else:  # another module: its result may be memory it keeps, so never overwrite it
                 x, owned = transform(x, g), False
@@ -63,16 +78,29 @@ class RandomApply(nn.Module):
         self.chain = Compose(transforms)
         self.p = float(p)
 
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """``"chosen"`` per example, then the chain's draws for every example (used by the chosen ones only)."""
+        chosen = torch.rand(batch, generator=generator) < self.p
+        return {"chosen": chosen, **self.chain.draw(batch, generator)}
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         g = default_generator(generator)
-        chosen = torch.rand(x.shape[0], generator=g) < self.p
+        return self.apply_drawn(x, self.draw(x.shape[0], g), g, inplace)
+
+    def apply_drawn(
+        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
+    ) -> Tensor:
+        """The chain applied to the examples ``drawn["chosen"]`` with their draws, the others untouched."""
+        chosen = drawn["chosen"]
+        chain = {k: v for k, v in drawn.items() if k != "chosen"}
         if bool(chosen.all()):
-            return self.chain(x, g, inplace=inplace)
+            return self.chain.apply_drawn(x, chain, generator, inplace)
         if not bool(chosen.any()):
             return x
-        index = chosen.nonzero().squeeze(1).to(x.device)
-        done = self.chain(x.index_select(0, index), g, inplace=True)  # the selected rows are a copy of our own
-        return (x if inplace else x.clone()).index_copy_(0, index, done)
+        index = chosen.nonzero().squeeze(1)
+        rows = x.index_select(0, index.to(x.device))
+        done = self.chain.apply_drawn(rows, select_rows(chain, index), generator, inplace=True)  # a copy of our own
+        return (x if inplace else x.clone()).index_copy_(0, index.to(x.device), done)
 
 
 class OneOf(nn.Module):
@@ -102,28 +130,59 @@ class OneOf(nn.Module):
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
         self.p = float(p)
 
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """``"chosen"`` and the branch (``"which"``) per example, then every branch's draws for every example,
+        prefixed ``"<branch>."`` (each branch uses those of its own examples)."""
+        chosen = torch.rand(batch, generator=generator) < self.p
+        which = torch.multinomial(self.weights.cpu(), batch, replacement=True, generator=generator)
+        return {"chosen": chosen, "which": which, **_drawn_by(self.transforms, batch, generator)}
+
     def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
         g = default_generator(generator)
-        batch = x.shape[0]
-        chosen = torch.rand(batch, generator=g) < self.p
-        which = torch.multinomial(self.weights.cpu(), batch, replacement=True, generator=g)
+        return self.apply_drawn(x, self.draw(x.shape[0], g), g, inplace)
+
+    def apply_drawn(
+        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
+    ) -> Tensor:
+        """Each chosen example transformed by its branch with its draws, the others untouched."""
+        g = default_generator(generator)
         out = x
         # A loop over the few transforms (not over examples): each runs batched on its own examples.
         for k, transform in enumerate(self.transforms):
-            mine = chosen & (which == k)
+            mine = drawn["chosen"] & (drawn["which"] == k)
             if not bool(mine.any()):
                 continue
-            index = mine.nonzero().squeeze(1)
             if out is x and not inplace:  # the caller's tensor: write into a copy
                 out = x.clone()
+            branch = _step(drawn, k)
             if isinstance(transform, Transform):  # works on its rows of `out` directly, no gathering
-                out = transform.forward_rows(out, index, g, inplace=True)
+                branch["chosen"] = branch["chosen"] & mine
+                out = transform.apply_drawn(out, branch, g, inplace=True)
                 continue
-            index = index.to(x.device)
-            rows = x.index_select(0, index)  # a copy of our own; other branches write other rows
-            done = transform(rows, g, inplace=True) if isinstance(transform, _COMBINABLE) else transform(rows, g)
-            out.index_copy_(0, index, done)
+            index = mine.nonzero().squeeze(1)
+            rows = x.index_select(0, index.to(x.device))  # a copy of our own; other branches write other rows
+            if isinstance(transform, _COMBINABLE):
+                done = transform.apply_drawn(rows, select_rows(branch, index), g, inplace=True)
+            else:
+                done = transform(rows, g)
+            out.index_copy_(0, index.to(x.device), done)
         return out
+
+
+def _drawn_by(steps: Sequence[nn.Module], batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+    """The draws of ``steps`` (ours; other modules draw as they run), their keys prefixed ``"<position>."``."""
+    return {
+        f"{k}.{name}": value
+        for k, step in enumerate(steps)
+        if isinstance(step, _COMBINABLE)
+        for name, value in step.draw(batch, generator).items()
+    }
+
+
+def _step(drawn: dict[str, Tensor], k: int) -> dict[str, Tensor]:
+    """The draws of step ``k``, without their prefix."""
+    prefix = f"{k}."
+    return {name[len(prefix) :]: value for name, value in drawn.items() if name.startswith(prefix)}
 
 
 # The modules whose forward takes ``inplace``.

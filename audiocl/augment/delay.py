@@ -72,7 +72,7 @@ class Delay(Transform):
         low, high = round(self.min_delay_ms * to_samples), round(self.max_delay_ms * to_samples)
         return {"delay_samples": randint(batch, low, high, generator)}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return add_delayed((1 - self.mix) * x, x, params["delay_samples"], self.mix * self.volume_factor)
 
     def extra_repr(self) -> str:

@@ -4,13 +4,16 @@ One ``rfft`` of the whole batch, one multiply by a ``(batch, freq)`` response, o
 does not depend on the cutoffs, and every example gets its own. The response is Butterworth's
 ``|H(f)| = 1 / sqrt(1 + (f / f_c)**(2 * order))`` (low-pass; high-pass mirrors it), so the stop band falls
 at ``6 * order`` dB per octave and the pass band is flat (-3 dB at the cutoff). Zero phase: no delay.
-The segment is zero-padded before the FFT so that the circular convolution does not wrap its end onto
-its start.
+Each row is zero-padded before the FFT, by a few time constants of its own lowest edge, so that the
+circular convolution does not wrap its end onto its start; rows whose padded lengths round up to the same
+fast FFT size share one FFT (usually the whole batch), so that a row's result does not depend on the others.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
+import functools
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -20,6 +23,9 @@ from audiocl.augment.base import FFT_CHUNK, Transform, check_range, uniform
 
 def fast_len(n: int) -> int:
     """Smallest integer >= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
+    sizes = _fast_sizes()
+    if n <= sizes[-1]:
+        return int(sizes[bisect.bisect_left(sizes, n)])
     best = 1 << max(0, (n - 1).bit_length())
     p5 = 1
     while p5 < best:
@@ -32,6 +38,30 @@ def fast_len(n: int) -> int:
             p35 *= 3
         p5 *= 5
     return best
+
+
+def fast_lens(n: Tensor) -> Tensor:
+    """``fast_len`` of each element of the int64 CPU tensor ``n``."""
+    if len(n) and int(n.max()) > _fast_sizes()[-1]:
+        return torch.tensor([fast_len(int(v)) for v in n.tolist()], dtype=torch.int64)
+    sizes = torch.tensor(_fast_sizes(), dtype=torch.int64)
+    return sizes[torch.searchsorted(sizes, n)]
+
+
+@functools.cache
+def _fast_sizes(limit: int = 1 << 31) -> list[int]:
+    """Every integer up to ``limit`` whose only prime factors are 2, 3 and 5, in increasing order."""
+    sizes, p2 = [], 1
+    while p2 <= limit:
+        p3 = p2
+        while p3 <= limit:
+            p5 = p3
+            while p5 <= limit:
+                sizes.append(p5)
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return sorted(sizes)
 
 
 def butterworth(freqs_hz: Tensor, cutoff_hz: Tensor, order: int, kind: str) -> Tensor:
@@ -57,6 +87,36 @@ def filter_fft(x: Tensor, responses: Tensor, pad: int) -> Tensor:
     return torch.fft.irfft(spectrum, n=n)[..., :samples]
 
 
+def filter_rows(
+    x: Tensor, pad: Tensor, response: Callable[[Tensor, Tensor | None], Tensor], sample_rate: float = 1.0
+) -> Tensor:
+    """Filter each row of ``x`` by its zero-phase magnitude response, on the FFT grid of its own length.
+
+    Row ``i`` is zero-padded to ``fast_len(samples + pad[i])``; rows of one length share one FFT (a loop
+    over the few lengths, not over rows). ``response(freqs, rows)`` gives the responses of the rows
+    ``rows`` (an index on ``x``'s device; None: all of them) on ``freqs``, in Hz at ``sample_rate`` (default:
+    cycles per sample).
+
+    Shape:
+        - x: ``(batch, samples)``; pad: ``(batch,)`` int64; output: same as x.
+    """
+    samples = x.shape[-1]
+    sizes = fast_lens(pad.cpu() + samples)
+
+    def run(part: Tensor, n: int, rows: Tensor | None) -> Tensor:
+        freqs = torch.fft.rfftfreq(n, d=1.0 / sample_rate, device=x.device, dtype=x.dtype)
+        return filter_fft(part, response(freqs, rows), n - samples)
+
+    lengths = sizes.unique()
+    if len(lengths) == 1:
+        return run(x, int(lengths), None)
+    out = torch.empty_like(x)
+    for n in lengths.tolist():
+        rows = (sizes == n).nonzero().squeeze(1).to(x.device)
+        out.index_copy_(0, rows, run(x.index_select(0, rows), n, rows))
+    return out
+
+
 class _Filter(Transform):
     """Shared machinery: the FFT grid, the padding and the cutoff validation."""
 
@@ -78,13 +138,11 @@ class _Filter(Transform):
                 f"(the Nyquist frequency at sample_rate={self.sample_rate})"
             )
 
-    def _filter(self, x: Tensor, response_of_freqs, lowest_hz: Tensor) -> Tensor:
-        samples = x.shape[-1]
-        # Pad by a few time constants of the lowest edge so the response does not wrap around.
-        pad = min(samples, math.ceil(self.order * self.sample_rate / float(lowest_hz.min())))
-        n = fast_len(samples + pad)
-        freqs = torch.fft.rfftfreq(n, d=1.0 / self.sample_rate, device=x.device, dtype=x.dtype)
-        return filter_fft(x, response_of_freqs(freqs), pad)
+    def _filter(self, x: Tensor, response: Callable[[Tensor, Tensor | None], Tensor], lowest_hz: Tensor) -> Tensor:
+        """``filter_rows`` with ``response(freqs_hz, rows)``, each row padded by a few time constants of its
+        lowest edge ``lowest_hz`` so that its response does not wrap around."""
+        pad = torch.ceil(self.order * self.sample_rate / lowest_hz.double()).long().clamp(max=x.shape[-1])
+        return filter_rows(x, pad, response, self.sample_rate)
 
 
 class _CutoffFilter(_Filter):
@@ -100,9 +158,9 @@ class _CutoffFilter(_Filter):
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         return {"cutoff_hz": uniform(batch, self.min_cutoff_hz, self.max_cutoff_hz, generator)}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         cutoff = params["cutoff_hz"]
-        return self._filter(x, lambda f: butterworth(f, cutoff, self.order, self.kind), cutoff)
+        return self._filter(x, lambda f, rows: butterworth(f, take_rows(cutoff, rows), self.order, self.kind), cutoff)
 
     def extra_repr(self) -> str:
         return f"cutoff_hz=[{self.min_cutoff_hz}, {self.max_cutoff_hz}], order={self.order}, p={self.p}"
@@ -206,12 +264,14 @@ class BandPass(_Filter):
             "bandwidth_fraction": uniform(batch, self.min_bandwidth_fraction, self.max_bandwidth_fraction, generator),
         }
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         half = params["center_hz"] * params["bandwidth_fraction"] / 2
         low, high = params["center_hz"] - half, params["center_hz"] + half
 
-        def response(f: Tensor) -> Tensor:
-            return butterworth(f, low, self.order, "highpass") * butterworth(f, high, self.order, "lowpass")
+        def response(f: Tensor, rows: Tensor | None) -> Tensor:
+            return butterworth(f, take_rows(low, rows), self.order, "highpass") * butterworth(
+                f, take_rows(high, rows), self.order, "lowpass"
+            )
 
         return self._filter(x, response, low)
 
@@ -220,3 +280,8 @@ class BandPass(_Filter):
             f"center_hz=[{self.min_center_hz}, {self.max_center_hz}], bandwidth_fraction="
             f"[{self.min_bandwidth_fraction}, {self.max_bandwidth_fraction}], order={self.order}, p={self.p}"
         )
+
+
+def take_rows(values: Tensor, rows: Tensor | None) -> Tensor:
+    """``values`` of the rows ``rows`` (None: all)."""
+    return values if rows is None else values.index_select(0, rows)

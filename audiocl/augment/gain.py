@@ -19,7 +19,7 @@ class PolarityInversion(Transform):
     -1.0
     """
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return -x
 
     def row_factors(self, params: dict[str, Tensor]) -> Tensor:
@@ -47,7 +47,7 @@ class Gain(Transform):
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         return {"gain_db": uniform(batch, self.min_gain_db, self.max_gain_db, generator)}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return x * (10.0 ** (params["gain_db"] / 20.0))[:, None]
 
     def row_factors(self, params: dict[str, Tensor]) -> Tensor:

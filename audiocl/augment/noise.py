@@ -7,28 +7,30 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, Transform, check_range, uniform
+from audiocl.augment.base import FFT_CHUNK, Transform, check_range, row_noise, row_seeds, uniform
 
 # Exponent of the power spectrum, P(f) ~ 1 / f**exponent.
 NOISE_COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
 
 
-def colored_noise(shape: tuple[int, int], exponent: Tensor, generator: torch.Generator) -> Tensor:
-    """Gaussian noise whose power spectrum falls as ``1 / f**exponent`` per row, unit RMS.
+def color_noise(white: Tensor, exponent: Tensor) -> Tensor:
+    """Shape each row of white Gaussian noise so that its power spectrum falls as ``1 / f**exponent``; unit RMS.
+
+    Rows with ``exponent == 0`` stay white (only rescaled).
 
     Shape:
-        - exponent: ``(batch,)`` on the target device; output: ``(batch, samples)``.
+        - white: ``(batch, samples)``; exponent: ``(batch,)`` on the same device; output: same as white.
     """
-    batch, samples = shape
-    white = torch.randn(shape, generator=generator, device=exponent.device, dtype=exponent.dtype)
-    if bool((exponent == 0).all()):
-        noise = white
-    else:
-        freqs = torch.fft.rfftfreq(samples, device=exponent.device, dtype=exponent.dtype)
+    samples = white.shape[-1]
+    colored = (exponent != 0).nonzero().squeeze(1)
+    noise = white
+    if len(colored):  # only the coloured rows pay for the FFTs
+        freqs = torch.fft.rfftfreq(samples, device=white.device, dtype=white.dtype)
         freqs[0] = freqs[1] if samples > 1 else 1.0  # no infinite DC gain
         # Amplitude falls as f**(-exponent/2) so that power falls as f**(-exponent).
-        shaping = freqs[None, :] ** (-exponent[:, None] / 2)  # (B, F)
-        noise = torch.fft.irfft(torch.fft.rfft(white) * shaping, n=samples)
+        shaping = freqs[None, :] ** (-exponent[colored, None] / 2)  # (colored, F)
+        shaped = torch.fft.irfft(torch.fft.rfft(white[colored]) * shaping, n=samples)
+        noise = shaped if len(colored) == len(exponent) else white.index_copy(0, colored, shaped)
     return noise / noise.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-12)
 
 
@@ -72,10 +74,11 @@ class AddNoise(Transform):
         return {
             "snr_db": uniform(batch, self.min_snr_db, self.max_snr_db, generator),
             "exponent": self._exponents[color],
+            "seed": row_seeds(batch, generator),  # of each example's noise
         }
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
-        noise = colored_noise(tuple(x.shape), params["exponent"], generator)
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
+        noise = color_noise(row_noise(params["seed"], x.shape[-1], x), params["exponent"])
         signal_rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
         return x + noise * signal_rms * (10.0 ** (-params["snr_db"] / 20.0))[:, None]
 

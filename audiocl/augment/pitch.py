@@ -35,23 +35,27 @@ import torch
 from torch import Tensor
 
 from audiocl.augment.base import FFT_CHUNK, STFT_CHUNK, Transform, check_range, uniform
-from audiocl.augment.filters import fast_len, filter_fft
+from audiocl.augment.filters import filter_rows, take_rows
 
 
-def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int, phase_lock: bool = True) -> Tensor:
+def phase_vocoder(
+    spec: Tensor, rate: Tensor, hop_length: int, frames: int, phase_lock: bool = True, n_frames: Tensor | None = None
+) -> Tensor:
     """Resample an STFT in time, output frame ``j`` reading input frame ``j * rate`` (per example).
 
     Magnitudes are interpolated between the two nearest frames; phases accumulate the measured phase
-    advance of each bin. Frames read past the input's end are silent. ``phase_lock`` applies identity
-    phase locking (Laroche & Dolson, 1999): each bin keeps its input phase offset from the loudest bin
-    near it (its partial's peak), so the bins of one partial stay coherent (without it, a partial that starts after
-    noise or silence can come out 10-20 dB too quiet as its bins cancel). ``phase_lock=False`` is
-    librosa's ``phase_vocoder``.
+    advance of each bin. Frames read past the input's end are silent: for row ``i``, the frames from
+    ``n_frames[i]`` on (default: every frame of ``spec`` is the row's), so that rows of different lengths can
+    share one STFT and each get what it gets alone. ``phase_lock`` applies identity phase locking (Laroche &
+    Dolson, 1999): each bin keeps its input phase offset from the loudest bin near it (its partial's peak),
+    so the bins of one partial stay coherent (without it, a partial that starts after noise or silence can
+    come out 10-20 dB too quiet as its bins cancel). ``phase_lock=False`` is librosa's ``phase_vocoder``.
 
     Shape:
-        - spec: ``(batch, freq, n_frames)`` complex; rate: ``(batch,)``; output: ``(batch, freq, frames)``.
+        - spec: ``(batch, freq, stored_frames)`` complex; rate, n_frames: ``(batch,)``; output:
+          ``(batch, freq, frames)``.
     """
-    batch, n_freq, n_frames = spec.shape
+    batch, n_freq, stored = spec.shape
     real = spec.real.dtype
     # |X| as sqrt(re^2 + im^2) and the output from cos/sin: 2-4x faster on the CPU than abs() and polar().
     magnitude = torch.nn.functional.pad((spec.real.square() + spec.imag.square()).sqrt(), (0, 2))  # 2 silent frames
@@ -62,15 +66,23 @@ def phase_vocoder(spec: Tensor, rate: Tensor, hop_length: int, frames: int, phas
     phase = spec.angle()
     advance = torch.nn.functional.pad(torch.remainder(phase[:, :, 1:] - phase[:, :, :-1], 2 * math.pi), (0, 2))
     position = torch.arange(frames, device=spec.device, dtype=real)[None, :] * rate[:, None].to(real)
-    first = position.floor().long().clamp(max=n_frames)  # (B, J); n_frames indexes a silent frame
+    first = position.floor().long().clamp(max=stored)  # (B, J); `stored` indexes a silent frame
+    valid = torch.full((batch, 1), stored, device=spec.device) if n_frames is None else n_frames[:, None]
+    # Past a row's `valid` frames, read the silent padding instead: the next frame's magnitude, and the advance
+    # into it (the padding's advance is 0).
+    inside = first + 1 < valid
+    after = torch.where(inside, first + 1, stored)  # (B, J) the frame after `first`
+    advancing = torch.where(inside, first, stored)  # (B, J) the frame whose advance is taken
     alpha = (position - first).clamp(0, 1)[:, None, :]  # (B, 1, J)
-    index = first[:, None, :].expand(batch, n_freq, frames)  # (B, F, J)
-    mag = torch.lerp(magnitude.gather(2, index), magnitude.gather(2, index + 1), alpha)
-    mag = mag * (position < n_frames)[:, None, :]
-    step = advance.gather(2, index)
+    shape = (batch, n_freq, frames)
+    index = first[:, None, :].expand(shape)  # (B, F, J)
+    mag = torch.lerp(magnitude.gather(2, index), magnitude.gather(2, after[:, None, :].expand(shape)), alpha)
+    mag = mag * (position < valid)[:, None, :]
+    step = advance.gather(2, advancing[:, None, :].expand(shape))
     accumulated = phase[:, :, :1] + torch.cumsum(step, dim=2) - step  # frame j: the steps before it
     if phase_lock:
-        accumulated = _lock_to_peaks(accumulated, mag, phase.gather(2, index.clamp(max=n_frames - 1)))
+        last = torch.minimum(first, valid - 1)[:, None, :].expand(shape)  # the last frame of each row
+        accumulated = _lock_to_peaks(accumulated, mag, phase.gather(2, last))
     return torch.complex(mag * torch.cos(accumulated), mag * torch.sin(accumulated))
 
 
@@ -199,7 +211,9 @@ def _box_sums(x: Tensor, d: int) -> Tensor:
 def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
     """Read each row at positions ``0, step, 2 step, ...`` (linear interpolation), zero past its end.
 
-    The last sample fades linearly into the zero padding over one step.
+    The last sample fades linearly into the zero padding over one step; reads at or past ``samples`` are
+    exactly zero (output sample ``k`` for ``k >= samples / step``), so that a row is the same however long
+    the output.
 
     ``step > 1`` speeds a row up (higher, shorter), ``step < 1`` slows it down. One ``grid_sample``
     (a fused floor/gather/lerp, 4x faster on the CPU than the same steps one tensor op at a time).
@@ -220,8 +234,15 @@ def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
     grid = where[:, None, :, None].expand(batch, 1, length, 2)
     y = torch.nn.functional.grid_sample(
         x[:, None, None, :], grid, mode="bilinear", padding_mode="zeros", align_corners=True
-    )  # (B, 1, 1, length)
-    return y[:, 0, 0]
+    )[:, 0, 0]  # (B, length)
+    # In float32 the grid can place a read meant for the end (or just past it) a hair before it, leaving a
+    # trace of the last sample: the output samples reading within 2 samples past each row's end are zeroed.
+    ends = torch.ceil(samples / step.double()).long()[:, None]  # (B, 1) the first output sample past the end
+    reach = torch.arange(math.ceil(2 / float(step.min())) + 1, device=x.device)
+    index = (ends + reach).clamp(max=max(length - 1, 0))  # (B, reach); where clamped, rewritten as it is if inside
+    if length:
+        y.scatter_(1, index, y.gather(1, index).masked_fill_(index >= ends, 0.0))
+    return y
 
 
 def _stft(x: Tensor, n_fft: int, hop_length: int) -> Tensor:
@@ -258,11 +279,14 @@ def anti_alias(x: Tensor, rate: Tensor) -> Tensor:
     """
     # The taper's impulse response has died out (sidelobes fall as 1/t^3) 20 periods of its transition
     # width (5 % of the sample rate over the rate) after its peak: that much zero padding stops the wrap.
-    pad = math.ceil(20 * float(rate.max()) / 0.05)
-    freqs = torch.fft.rfftfreq(fast_len(x.shape[-1] + pad), device=x.device, dtype=x.dtype)  # cycles/sample
-    nyquist = 0.5 / rate.to(x.dtype)[:, None]  # (B, 1)
-    taper = ((nyquist - freqs[None, :]) / (0.1 * nyquist)).clamp(0, 1)  # 1 in the pass band, 0 above
-    return filter_fft(x, torch.sin(taper * (torch.pi / 2)) ** 2, pad)
+    pad = torch.ceil(20 * rate.double() / 0.05).long()
+
+    def response(freqs: Tensor, rows: Tensor | None) -> Tensor:  # freqs in cycles per sample
+        nyquist = 0.5 / take_rows(rate, rows).to(x.dtype)[:, None]  # (B, 1)
+        taper = ((nyquist - freqs[None, :]) / (0.1 * nyquist)).clamp(0, 1)  # 1 in the pass band, 0 above
+        return torch.sin(taper * (torch.pi / 2)) ** 2
+
+    return filter_rows(x, pad, response)
 
 
 def resample_rows(x: Tensor, rate: Tensor, length: int) -> Tensor:
@@ -284,16 +308,20 @@ def pitch_shift(x: Tensor, semitones: Tensor, n_fft: int = 1024, hop_length: int
 
     Resample by ``f = 2**(semitones / 12)`` first (pitch and tempo times f), then time-stretch back to
     the input length: the vocoder then always writes ``samples / hop_length`` frames, whatever ``f``.
+    Each row is resampled to its own length ``ceil(samples / f)``; the rows share one STFT, as long as the
+    longest, whose frames past a row's own end the vocoder reads as silence (as a row alone would).
 
     Shape:
         - x: ``(batch, samples)``; semitones: ``(batch,)``; output: ``(batch, samples)``.
     """
     samples = x.shape[-1]
     factor = 2.0 ** (semitones.double() / 12)  # (B,)
-    resampled = resample_rows(x, factor, math.ceil(samples / float(factor.min())))
-    spec = _stft(resampled, n_fft, hop_length)
+    lengths = torch.ceil(samples / factor).long()  # (B,) each row's resampled length
+    longest = int(lengths.max())
+    spec = _stft(resample_rows(x, factor, longest), n_fft, hop_length)  # zeros past each row's length
     frames = samples // hop_length + 1  # the STFT frame count of `samples` samples
-    return _istft(phase_vocoder(spec, 1 / factor, hop_length, frames), n_fft, hop_length, samples)
+    stretched = phase_vocoder(spec, 1 / factor, hop_length, frames, n_frames=lengths // hop_length + 1)
+    return _istft(stretched, n_fft, hop_length, samples)
 
 
 def pitch_shift_wsola(x: Tensor, semitones: Tensor, segment: int, overlap: int, search: int) -> Tensor:
@@ -403,7 +431,7 @@ class PitchShift(_Stretcher):
     def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
         return params["semitones"].argsort()  # the resampled length follows the lowest shift of a chunk
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         if self.method == "wsola":
             return pitch_shift_wsola(x, params["semitones"], *self.wsola_sizes)
         return pitch_shift(x, params["semitones"], self.n_fft, self.hop_length)
@@ -449,7 +477,7 @@ class TimeStretch(_Stretcher):
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         return {"rate": uniform(batch, self.min_rate, self.max_rate, generator)}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         if self.method == "wsola":
             return wsola(x, params["rate"], x.shape[-1], *self.wsola_sizes)
         return time_stretch(x, params["rate"], self.n_fft, self.hop_length)
@@ -491,7 +519,7 @@ class Speed(Transform):
         # Rows that slow down skip the anti-aliasing FFTs: sorted, whole chunks of them do.
         return params["rate"].argsort()
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return speed(x, params["rate"])
 
     def extra_repr(self) -> str:

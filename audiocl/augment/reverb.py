@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, Transform, check_range, randint, uniform
+from audiocl.augment.base import FFT_CHUNK, Transform, check_range, randint, row_noise, row_seeds, uniform
 from audiocl.augment.filters import fast_len
 
 # Amplitude decays by 60 dB (a factor 1000) over one RT60.
@@ -34,20 +34,26 @@ def fft_convolve(x: Tensor, responses: Tensor) -> Tensor:
     return torch.fft.irfft(spectrum, n=n)[..., :samples]
 
 
-def synthetic_rir(rt60_s: Tensor, drr_db: Tensor, sample_rate: int, taps: int, generator: torch.Generator) -> Tensor:
+def rir_taps(rt60_s: Tensor, sample_rate: int) -> Tensor:
+    """How long each synthetic response lasts, in samples: its RT60 (60 dB down by then), at least 2 taps."""
+    return torch.ceil(rt60_s.double() * sample_rate).long().clamp_min(2)
+
+
+def synthetic_rir(rt60_s: Tensor, drr_db: Tensor, sample_rate: int, seeds: Tensor) -> Tensor:
     """Room impulse responses: a unit direct path followed by exponentially decaying Gaussian noise.
 
     The tail's amplitude envelope is ``exp(-ln(1000) t / rt60)`` (60 dB down after ``rt60_s``); its
-    energy is ``10**(-drr_db / 10)`` times the direct path's (the direct-to-reverberant ratio).
+    energy is ``10**(-drr_db / 10)`` times the direct path's (the direct-to-reverberant ratio). Each lasts
+    ``rir_taps`` (its own RT60), its noise drawn from its seed (``row_noise``), then zeros up to the longest:
+    a response does not depend on the others.
 
     Shape:
-        - rt60_s, drr_db: ``(batch,)`` on the target device; output: ``(batch, taps)``.
+        - rt60_s, drr_db, seeds: ``(batch,)`` on the target device; output: ``(batch, longest taps)``.
     """
-    batch = rt60_s.shape[0]
-    t = torch.arange(taps, device=rt60_s.device, dtype=rt60_s.dtype)[None, :] / sample_rate
-    envelope = torch.exp(-_LN_1000 * t / rt60_s[:, None])
-    tail = torch.randn((batch, taps), generator=generator, device=rt60_s.device, dtype=rt60_s.dtype)
-    tail = tail * envelope
+    taps = rir_taps(rt60_s, sample_rate).tolist()
+    tail = row_noise(seeds, taps, rt60_s)
+    t = torch.arange(tail.shape[-1], device=rt60_s.device, dtype=rt60_s.dtype)[None, :] / sample_rate
+    tail = tail * torch.exp(-_LN_1000 * t / rt60_s[:, None])
     tail[:, 0] = 0
     energy = tail.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-20)
     tail = tail * torch.sqrt(10.0 ** (-drr_db[:, None] / 10) / energy)
@@ -59,9 +65,9 @@ class Reverb(Transform):
     """Reverberate with a synthetic room impulse response drawn per example.
 
     RT60 is uniform in seconds over ``[min_rt60_s, max_rt60_s]``; the direct-to-reverberant ratio is
-    uniform in dB over ``[min_drr_db, max_drr_db]`` (0 dB: as much reverberant as direct energy). The
-    responses of a batch (on the CPU: of a chunk of rows with similar RT60) last its longest RT60, where
-    each has decayed by 60 dB or more.
+    uniform in dB over ``[min_drr_db, max_drr_db]`` (0 dB: as much reverberant as direct energy). Each
+    response lasts its RT60, where it has decayed by 60 dB; the FFTs of a batch (on the CPU: of a chunk of
+    rows with similar RT60) are sized for its longest.
 
     Shape:
         - x: ``(batch, samples)``; output: same.
@@ -97,15 +103,14 @@ class Reverb(Transform):
         return {
             "rt60_s": uniform(batch, self.min_rt60_s, self.max_rt60_s, generator),
             "drr_db": uniform(batch, self.min_drr_db, self.max_drr_db, generator),
+            "seed": row_seeds(batch, generator),  # of each example's response
         }
 
     def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
-        return params["rt60_s"].argsort()  # the responses' length, hence the FFTs', follows a chunk's longest RT60
+        return params["rt60_s"].argsort()  # the FFTs' length follows a chunk's longest RT60
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
-        # Each response lasts the longest RT60 among these rows: every one has decayed by 60 dB or more by then.
-        taps = max(2, math.ceil(float(params["rt60_s"].max()) * self.sample_rate))
-        rir = synthetic_rir(params["rt60_s"], params["drr_db"], self.sample_rate, taps, generator)
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
+        rir = synthetic_rir(params["rt60_s"], params["drr_db"], self.sample_rate, params["seed"])
         return fft_convolve(x, rir)
 
     def extra_repr(self) -> str:
@@ -178,7 +183,7 @@ class ImpulseResponse(Transform):
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         return {"index": randint(batch, 0, len(self.paths) - 1, generator)}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         responses = self.responses.to(device=x.device, dtype=x.dtype)[params["index"]]
         return fft_convolve(x, responses)
 

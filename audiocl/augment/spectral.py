@@ -15,6 +15,7 @@ from audiocl.augment.base import Transform
 
 class _SpecMask(Transform):
     axis: int  # -2: frequency, -1: time
+    input_dims = 4  # (batch, channels, freq, frames)
 
     def __init__(self, max_width: int, num_masks: int, fill: str, min_width: int, p: float) -> None:
         super().__init__(p)
@@ -33,7 +34,7 @@ class _SpecMask(Transform):
             "start": torch.rand(shape, generator=generator, dtype=torch.float64),  # of the free room
         }
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         size = x.shape[self.axis]
         width = params["width"].clamp(max=size)
         start = (params["start"] * (size - width + 1)).floor().long().clamp(max=size - width)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import Transform, check_range, uniform
+from audiocl.augment.base import Transform, check_range, row_noise, row_seeds, uniform
 
 FADE_SHAPES = ("linear", "logarithmic", "exponential", "quarter_sine", "half_sine")
 
@@ -71,7 +71,7 @@ class Fade(Transform):
             "shape": self._shape_index[pick],
         }
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         samples = x.shape[-1]
         n = torch.arange(samples, device=x.device, dtype=x.dtype)[None, :]
         fade_in = (params["fade_in_fraction"] * samples)[:, None].clamp_min(1)
@@ -115,12 +115,15 @@ class TimeMask(Transform):
         self.min_fraction, self.max_fraction, self.fill = float(min_fraction), float(max_fraction), fill
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
-        return {
+        params = {
             "fraction": uniform(batch, self.min_fraction, self.max_fraction, generator),
             "start": torch.rand(batch, generator=generator, dtype=torch.float64),  # of the free room
         }
+        if self.fill == "noise":
+            params["seed"] = row_seeds(batch, generator)
+        return params
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         samples = x.shape[-1]
         width = (params["fraction"] * samples).round()
         start = (params["start"] * (samples - width + 1)).floor().clamp(max=samples - width)
@@ -129,7 +132,7 @@ class TimeMask(Transform):
         if self.fill == "zeros":
             return x.masked_fill(masked, 0.0)
         rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) * rms
+        noise = row_noise(params["seed"], samples, x) * rms
         return torch.where(masked, noise, x)
 
     def extra_repr(self) -> str:
@@ -162,7 +165,7 @@ class TimeShift(Transform):
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         return {"fraction": uniform(batch, self.min_fraction, self.max_fraction, generator)}
 
-    def apply(self, x: Tensor, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         samples = x.shape[-1]
         shift = (params["fraction"] * samples).round().long()
         source = torch.arange(samples, device=x.device)[None, :] - shift[:, None]  # (B, T)

@@ -126,16 +126,29 @@ def test_phase_vocoder_matches_librosa():
     assert np.abs(diff).max() < 0.05
 
 
-def test_batched_equals_one_by_one():
-    x = torch.randn(3, 4000, generator=torch.Generator().manual_seed(0))
-    semitones = torch.tensor([-3.0, 0.5, 6.0])
+@pytest.mark.parametrize("semitones", [[3.0, -7.0], [-3.0, 0.5, 6.0], [12.0, -12.0, 7.0, 0.0]])
+def test_batched_equals_one_by_one(semitones):
+    """Each row is resampled to its own length and the vocoder reads the shared STFT's frames past a row's end
+    as silence: every row gets what it gets alone, over the whole length (the last window included)."""
     from audiocl.augment.pitch import pitch_shift
 
-    batched = pitch_shift(x, semitones, 256, 64)
-    single = torch.cat([pitch_shift(x[i : i + 1], semitones[i : i + 1], 256, 64) for i in range(3)])
-    # The batch shares one resampled length (the longest), zero past each row's end: apart from the last
-    # window (where the shorter STFT of a lone row ends sooner), the rows do not see each other.
-    torch.testing.assert_close(batched[:, :-256], single[:, :-256], atol=1e-4, rtol=0)
+    x = 0.1 * torch.randn(len(semitones), 16000, generator=torch.Generator().manual_seed(0))
+    semitones = torch.tensor(semitones)
+    batched = pitch_shift(x, semitones)
+    single = torch.cat([pitch_shift(x[i : i + 1], semitones[i : i + 1]) for i in range(len(x))])
+    torch.testing.assert_close(batched, single, atol=1e-6, rtol=0)
+
+
+def test_interpolation_is_exactly_zero_past_each_rows_end():
+    """Read at 2x, output sample 8000 of a 16000-sample row reads sample 16000, past its end: exactly zero, or
+    the row would depend on how long the batch's output is (the float32 grid lands a hair before the end)."""
+    from audiocl.augment.pitch import interpolate
+
+    x = 0.1 * torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    y = interpolate(x, torch.tensor([2.0, 2 ** (-3 / 12)]), 24000)
+    assert torch.all(y[0, 8000:] == 0) and y[0, 7999] != 0
+    assert torch.all(y[1, math.ceil(16000 / 2 ** (-3 / 12)) :] == 0)
+    torch.testing.assert_close(y[0, :8000], interpolate(x[:1], torch.tensor([2.0]), 8000)[0], atol=0, rtol=0)
 
 
 def test_wsola_batched_equals_one_by_one():
