@@ -27,6 +27,7 @@ __all__ = [
     "CLARStack",
     "FRONTENDS",
     "apply_freq_matrix",
+    "log_frequency_kernels",
     "LogMel",
     "MFCC",
     "Spectrogram",
@@ -396,37 +397,43 @@ class MFCC(_MelFrontend):
         return apply_freq_matrix(self.dct.to(x), mel_db).unsqueeze(1).to(dtype).contiguous()  # (B, 1, n_mfcc, T)
 
 
-class CLARStack(_MelFrontend):
-    """CLAR's three time-frequency channels (Al-Tahan & Mohsenzadeh, AISTATS 2021), from one STFT.
+def log_frequency_kernels(
+    n_fft: int, sample_rate: int, n_bins: int, f_min_hz: float, f_max_hz: float, window: Tensor
+) -> Tensor:
+    """Windowed DFT kernels at ``n_bins`` log-spaced frequencies ``f_k = f_min * (f_max / f_min) ** (k / n_bins)``
+    (nnAudio's ``STFT(freq_scale="log")``, which CLAR's training code calls): ``(n_fft, 2 * n_bins)``, the cosine
+    kernels then the sine kernels, in float64."""
+    k = torch.arange(n_bins, dtype=torch.float64)
+    freqs = f_min_hz * torch.exp(k * math.log(f_max_hz / f_min_hz) / n_bins)  # Hz; the top bin stays below f_max
+    t = torch.arange(n_fft, dtype=torch.float64)
+    phase = 2 * math.pi * freqs[None, :] * t[:, None] / sample_rate  # (n_fft, n_bins)
+    w = window.double()[:, None]
+    return torch.cat([torch.cos(phase) * w, torch.sin(phase) * w], dim=1)
 
-    The paper frames 16 ms windows every 8 ms at 16 kHz, projects the STFT onto 128 mel bands, takes
-    ``10 log10 |S|^2`` of the magnitude STFT and of the mel spectrogram, and stacks three features on the
-    channel axis; its code (``utils.get_spec_features``) stacks the log mel spectrogram, 128 MFCCs and the
-    log STFT of a 254-point FFT (128 bins), which is the order used here:
 
-    0. log mel: ``power_to_db`` of ``n_bins`` mel bands (Slaney, as librosa),
-    1. MFCC: orthonormal DCT-II of channel 0, all ``n_bins`` coefficients,
-    2. log STFT: ``power_to_db`` of the power spectrum pooled into ``n_bins`` linearly spaced triangular
-       bands (the frequency resolution of CLAR's 254-point FFT).
+class CLARStack(_STFTFrontend):
+    """CLAR's three input channels, as its training code computes them (Al-Tahan & Mohsenzadeh, AISTATS 2021;
+    ``get_features`` in ``main_unsupervised.py``, ``main_supervised.py`` and ``semi_supervised.py`` of
+    github.com/haideraltahan/CLAR, with nnAudio's ``STFT`` and ``MelSpectrogram`` from its ``Spectrograms.py``):
 
-    Our choice, so that all three share one ``(freq, frames)`` shape and one STFT: the 16 ms window is
-    zero-padded to ``n_fft`` = 1024 points (CLAR's code uses a 2048-point FFT for the mel channel and a
-    254-point one for the STFT channel; 128 mel bands need a finer grid than 128 bins to have no empty
-    filters), and the linear channel pools that grid instead of taking a second, coarser FFT. All
-    channels are absolute dB (CLAR's code references the STFT channel to its maximum and takes the dB of
-    ``|MFCC|``; we keep the MFCC sign).
+    0. magnitude, dB: ``20 log10 max(|S|, 1e-5) - 20`` of a 2048-point, hop-128 STFT on ``n_bins`` log-spaced
+       frequencies from ``f_min_hz`` to ``f_max_hz`` (``freq_scale="log"``; ``|S| = sqrt(re^2 + im^2 + 1e-8)``),
+    1. phase of that STFT: ``atan2(-im, re)`` in radians, with ``re``/``im`` the cosine/sine kernel outputs,
+    2. mel, dB: ``10 log10 max(mel, 1e-5) - 10`` of ``n_bins`` Slaney mel bands (area-normalised, ``f_min_hz`` to
+       ``f_max_hz``) of the power spectrum of the same frames.
+
+    All with a periodic Hann window of ``n_fft`` samples, frames centred with reflect padding (``1 + samples //
+    hop_length`` frames), and no normalisation, as the code does.
 
     Args:
-        sample_rate: input rate in Hz.
-        n_bins: frequency rows of every channel (mel bands = MFCCs = linear bands).
-        win_ms, hop_ms: Hann window and hop in milliseconds.
-        f_min_hz, f_max_hz: band edges of the mel and linear channels; None is the Nyquist frequency.
-        top_db: floor below each example's peak, per channel, in dB; None disables it.
-        n_fft: FFT size the window is zero-padded to.
-        center: frame placement, see :func:`num_frames` (CLAR's librosa code centres frames).
+        sample_rate: input rate in Hz (CLAR: 16000).
+        n_bins: frequency rows of every channel (CLAR: 128).
+        n_fft: window and FFT length in samples (CLAR: 2048).
+        hop_length: hop in samples (CLAR: 128, 8 ms at 16 kHz).
+        f_min_hz, f_max_hz: range of the log-spaced bins and of the mel bands (CLAR: 40 and 8000 Hz).
 
     Shape:
-        ``(batch, samples)`` -> ``(batch, 3, n_bins, frames)``
+        ``(batch, samples)`` -> ``(batch, 3, n_bins, 1 + samples // hop_length)``
 
     >>> CLARStack()(torch.zeros(2, 16000)).shape
     torch.Size([2, 3, 128, 126])
@@ -438,28 +445,40 @@ class CLARStack(_MelFrontend):
         self,
         sample_rate: int = 16000,
         n_bins: int = 128,
-        win_ms: float = 16.0,
-        hop_ms: float = 8.0,
-        f_min_hz: float = 0.0,
-        f_max_hz: float | None = None,
-        top_db: float | None = 80.0,
         *,
-        n_fft: int = 1024,
-        center: bool = True,
+        n_fft: int = 2048,
+        hop_length: int = 128,
+        f_min_hz: float = 40.0,
+        f_max_hz: float = 8000.0,
     ):
-        super().__init__(sample_rate, win_ms, hop_ms, n_fft, center, n_bins, f_min_hz, f_max_hz, "slaney", "slaney")
-        self.n_bins, self.freq_bins, self.top_db = n_bins, n_bins, top_db
-        linear = AF.linear_fbanks(self.n_fft // 2 + 1, self.f_min_hz, self.f_max_hz, n_bins, sample_rate).T
-        self.fb = torch.cat([self.fb, linear])  # (2 * n_bins, n_freqs): mel rows, then linear rows
-        self.register_buffer("dct", dct_matrix(n_bins, n_bins), persistent=False)
+        super().__init__(sample_rate, n_fft, n_fft, hop_length, center=True)
+        if not 0.0 < f_min_hz < f_max_hz <= sample_rate / 2:
+            raise ValueError(
+                f"need 0 < f_min_hz < f_max_hz <= sample_rate / 2 = {sample_rate / 2}, got f_min_hz={f_min_hz}, "
+                f"f_max_hz={f_max_hz}"
+            )
+        if not 0 < n_bins < n_fft // 2 + 1:
+            raise ValueError(f"n_bins={n_bins} must be in [1, {n_fft // 2}] for n_fft={n_fft}; raise n_fft")
+        self.n_bins, self.freq_bins = n_bins, n_bins
+        self.f_min_hz, self.f_max_hz = float(f_min_hz), float(f_max_hz)
+        kernels = log_frequency_kernels(n_fft, sample_rate, n_bins, f_min_hz, f_max_hz, self.window)
+        self.register_buffer("kernels", kernels.float(), persistent=False)  # (n_fft, 2 * n_bins)
+        fb = mel_filterbank(n_fft // 2 + 1, sample_rate, n_bins, f_min_hz, f_max_hz, mel_scale="slaney", norm="slaney")
+        self.register_buffer("fb", fb, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         dtype, x = x.dtype, x.to(_compute_dtype(x))
-        bands = apply_freq_matrix(self.fb.to(x), self._power(x, 2.0))  # (B, 2 * n_bins, T): mel, linear
-        db = power_to_db(bands.unflatten(1, (2, self.n_bins)), top_db=self.top_db, batch_dims=2)  # per channel
-        mel_db, linear_db = db[:, 0], db[:, 1]
-        mfcc = apply_freq_matrix(self.dct.to(x), mel_db)
-        return torch.stack([mel_db, mfcc, linear_db], dim=1).to(dtype)  # (B, 3, n_bins, T)
+        half = self.n_fft // 2
+        padded = nn.functional.pad(x[:, None], (half, half), mode="reflect")[:, 0]
+        frames = padded.unfold(-1, self.n_fft, self.hop_length)  # (B, T, n_fft)
+        re, im = (frames @ self.kernels.to(x)).split(self.n_bins, dim=-1)  # (B, T, n_bins) each
+        magnitude = torch.sqrt(re.square() + im.square() + 1e-8)
+        magnitude_db = 20.0 * torch.log10(magnitude.clamp(min=1e-5)) - 20.0
+        phase = torch.atan2(-im, re)
+        spectrum = frames * self.window.to(x)  # the mel channel's linear STFT of the same frames
+        power = torch.fft.rfft(spectrum, dim=-1).abs().square()  # (B, T, n_fft // 2 + 1)
+        mel_db = 10.0 * torch.log10((power @ self.fb.to(x).T).clamp(min=1e-5)) - 10.0
+        return torch.stack([magnitude_db, phase, mel_db], dim=1).transpose(-1, -2).to(dtype)  # (B, 3, n_bins, T)
 
 
 # --- registry -----------------------------------------------------------------------------------------

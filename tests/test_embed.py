@@ -285,7 +285,7 @@ def test_bench_embed_batched_agrees_with_the_per_clip_loop(capsys):
     bench.add_arguments(parser)
     args = parser.parse_args(["--clips", "3", "--seconds", "0.6", "--chunk-s", "0.25", "--repeats", "1"])
     assert bench.run(args) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("Embedder", "per-clip"))]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("Embedder (", "per-clip"))]
     assert len(rows) == 2
     assert all(float(row[-1]) < 1e-4 for row in rows)  # max |diff| between the two paths
 

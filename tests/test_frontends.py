@@ -6,8 +6,8 @@ from __future__ import annotations
 import librosa
 import numpy as np
 import pytest
+import scipy.signal
 import torch
-from signals import sine
 
 from audiocl.frontends import (
     FRONTENDS,
@@ -112,25 +112,55 @@ def test_spectrogram_matches_librosa():
     np.testing.assert_allclose(ours, np.log(ref + 1e-6), rtol=0, atol=LOG_ATOL)
 
 
-def test_clar_stack_mel_and_mfcc_channels_match_librosa():
+def _clar_frames(x: np.ndarray, n_fft: int = 2048, hop: int = 128) -> np.ndarray:
+    """Centred frames with reflect padding (nnAudio's STFT, as CLAR calls it): (frames, n_fft), float64."""
+    padded = np.pad(x.astype(np.float64), n_fft // 2, mode="reflect")
+    return np.stack([padded[s : s + n_fft] for s in range(0, len(padded) - n_fft + 1, hop)])
+
+
+def test_clar_stack_magnitude_and_phase_match_a_float64_dft_at_log_spaced_frequencies():
+    """Channels 0 and 1: the dB magnitude and the phase of a DFT at CLAR's 128 log-spaced frequencies (40-8000
+    Hz), computed here directly with complex exponentials in float64."""
     x = signal()
     ours = run(CLARStack(), x)
-    mel_db = librosa.power_to_db(
-        librosa.feature.melspectrogram(
-            y=x, sr=SR, n_fft=1024, win_length=256, hop_length=128, pad_mode="constant", n_mels=128
-        ),
-        top_db=80.0,
-    )
-    np.testing.assert_allclose(ours[0], mel_db, rtol=0, atol=DB_ATOL)
-    np.testing.assert_allclose(ours[1], librosa.feature.mfcc(S=mel_db, n_mfcc=128), rtol=0, atol=DB_ATOL)
+    frames = _clar_frames(x) * scipy.signal.get_window("hann", 2048, fftbins=True)
+    freqs = 40.0 * np.exp(np.arange(128) * np.log(8000.0 / 40.0) / 128)
+    t = np.arange(2048)
+    dft = frames @ np.exp(-2j * np.pi * freqs[None, :] * t[:, None] / SR)  # (frames, 128)
+    magnitude_db = 20 * np.log10(np.maximum(np.sqrt(np.abs(dft) ** 2 + 1e-8), 1e-5)) - 20
+    np.testing.assert_allclose(ours[0], magnitude_db.T, rtol=0, atol=2e-3)
+    loud = np.abs(dft.T) > 1e-2  # the phase of a near-zero value is rounding noise
+    wrapped = np.angle(np.exp(1j * (ours[1] - np.angle(dft.T))))
+    assert np.abs(wrapped[loud]).max() < 1e-3
+    assert ours.shape == (3, 128, 1 + len(x) // 128)
 
 
-def test_clar_stack_linear_channel_peaks_at_the_tone():
+def test_clar_stack_phase_channel_is_the_phase_of_a_tone():
+    """A cosine at one of the log-spaced frequencies with phase phi: at frame m (centred on sample 128 m) the
+    phase channel reads phi + 2 pi f (128 m - 1024) / sr, the phase at the frame's first sample."""
     frontend = CLARStack()
-    for hz in (1000.0, 3000.0):
-        linear_db = frontend(sine(hz, SR, 0.25)[None])[0, 2]  # (128, frames)
-        centres = np.linspace(0.0, SR / 2, 128 + 2)[1:-1]  # linear_fbanks' triangle centres
-        assert centres[int(linear_db.mean(dim=1).argmax())] == pytest.approx(hz, abs=SR / 2 / 129)
+    k = 90
+    f = 40.0 * np.exp(k * np.log(8000.0 / 40.0) / 128)
+    phi = 0.7
+    n = np.arange(SR)
+    x = np.cos(2 * np.pi * f * n / SR + phi).astype(np.float32)
+    phase = frontend(torch.from_numpy(x)[None])[0, 1, k].double().numpy()
+    for m in (40, 60, 80):  # frames well inside the clip (no reflected padding)
+        expected = phi + 2 * np.pi * f * (128 * m - 1024) / SR
+        assert abs(np.angle(np.exp(1j * (phase[m] - expected)))) < 0.02
+    magnitude = frontend(torch.from_numpy(x)[None])[0, 0, :, 60]
+    assert int(magnitude.argmax()) == k
+
+
+def test_clar_stack_mel_channel_matches_librosa():
+    """Channel 2: 10 log10(max(mel, 1e-5)) - 10 of 128 Slaney mel bands (40-8000 Hz) of a 2048-point, hop-128,
+    reflect-padded power STFT: librosa's melspectrogram with those settings."""
+    x = signal()
+    ours = run(CLARStack(), x)
+    mel = librosa.feature.melspectrogram(
+        y=x, sr=SR, n_fft=2048, hop_length=128, center=True, pad_mode="reflect", n_mels=128, fmin=40, fmax=8000
+    )
+    np.testing.assert_allclose(ours[2], 10 * np.log10(np.maximum(mel, 1e-5)) - 10, rtol=0, atol=DB_ATOL)
 
 
 def test_logmel_defaults_are_colas():
@@ -222,6 +252,7 @@ def test_create_frontend_passes_arguments_and_rejects_unknown_names():
         lambda: MFCC(n_mfcc=80, n_mels=64),
         lambda: Spectrogram(hop_length=0),
         lambda: CLARStack(n_fft=128),  # fewer FFT bins than the 128 bands
+        lambda: CLARStack(f_min_hz=0.0),  # log-spaced bins need f_min_hz > 0
     ],
 )
 def test_invalid_arguments(build):

@@ -3,7 +3,7 @@
 Al-Tahan & Mohsenzadeh, "CLAR: Contrastive learning of auditory representations", AISTATS 2021: a
 ResNet-18 (He et al. 2016) whose output is average-pooled to a 512-d vector, either 2-D on a stack of three
 time-frequency features (3 x 128 x frames at 16 kHz; the authors' code stacks log mel, MFCC and log STFT,
-``audiocl.frontends.CLARStack``), or 1-D on the raw waveform.
+``audiocl.frontends.CLARStack``: magnitude, phase, mel), or 1-D on the raw waveform.
 
 - ``resnet18``: timm's ResNet-18, 3 input channels, global average pool, 11,176,512 parameters.
 - ``resnet18_1d``: the same body in 1-D (BasicBlocks of two 3-tap convolutions, [2, 2, 2, 2] blocks of
