@@ -6,12 +6,12 @@ time-frequency features (3 x 128 x frames at 16 kHz; the authors' code stacks lo
 ``audiocl.frontends.CLARStack``: magnitude, phase, mel), or 1-D on the raw waveform.
 
 - ``resnet18``: timm's ResNet-18, 3 input channels, global average pool, 11,176,512 parameters.
-- ``resnet18_1d``: the same body in 1-D (BasicBlocks of two 3-tap convolutions, [2, 2, 2, 2] blocks of
-  64, 128, 256, 512 channels, strides 1, 2, 2, 2). The paper does not give the 1-D stem; ours follows the
-  raw-waveform ResNets of Dai et al., "Very deep convolutional neural networks for raw waveforms",
-  ICASSP 2017: one wide conv (kernel 80 = 5 ms at 16 kHz, stride 4) + BN + ReLU, then max-pool 4, so
-  the residual stages start at 1 kHz frame rate (a 1 s input leaves 125 frames after the last stage).
-  3,848,576 parameters.
+- ``resnet18_1d``: CLAR's 1-D encoder as its code builds it (``models.resnet18_1D`` of
+  github.com/haideraltahan/CLAR): stem conv kernel 7, stride 2, padding 3 + BN + ReLU, max-pool kernel 9,
+  stride 2, padding 1, then [2, 2, 2, 2] BasicBlocks of two 9-tap convolutions (64, 128, 256, 512
+  channels, strides 1, 2, 2, 2), average-pooled. A 1 s input at 16 kHz leaves 500 frames.
+- ``ResNet1d()`` with its own defaults: the raw-waveform stem of Dai et al., "Very deep convolutional neural
+  networks for raw waveforms", ICASSP 2017 (kernel 80, stride 4, max-pool 4) and 3-tap blocks.
 """
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ class ResNet1d(Encoder):
         layers: blocks per stage.
         widths: channels per stage; the last is ``embedding_dim``.
         in_channels: input channels (1 = mono waveform).
-        stem_kernel, stem_stride: the first, wide conv (80 and 4 after Dai et al. 2017).
-        stem_pool: max-pool size after the stem (4).
+        stem_kernel, stem_stride, stem_padding: the first, wide conv (80, 4 and 0 after Dai et al. 2017).
+        stem_pool, pool_stride, pool_padding: the max-pool after the stem (4; stride None = its size; 0).
         kernel_size: kernel of the convolutions in the blocks (3).
 
     Shape:
-        x: ``(B, in_channels, samples)``, ``samples >= stem_kernel + (stem_pool - 1) * stem_stride``;
+        x: ``(B, in_channels, samples)``, long enough for one frame after the pool (``min_input_size``);
         ``forward_features`` gives ``(B, widths[-1], frames)``, ``forward`` ``(B, widths[-1])``.
 
     >>> enc = ResNet1d()
@@ -81,7 +81,10 @@ class ResNet1d(Encoder):
         in_channels: int = 1,
         stem_kernel: int = 80,
         stem_stride: int = 4,
+        stem_padding: int = 0,
         stem_pool: int = 4,
+        pool_stride: int | None = None,
+        pool_padding: int = 0,
         kernel_size: int = 3,
         pooling: str = "mean",
     ) -> None:
@@ -98,17 +101,23 @@ class ResNet1d(Encoder):
             ("stem_stride", stem_stride),
             ("stem_pool", stem_pool),
             ("kernel_size", kernel_size),
+            ("pool_stride", stem_pool if pool_stride is None else pool_stride),
         ):
             check_positive_int(name, v)
+        pool_stride = stem_pool if pool_stride is None else pool_stride
+        if stem_padding < 0 or not 0 <= pool_padding <= stem_pool // 2:
+            raise ValueError(
+                f"need stem_padding >= 0 and 0 <= pool_padding <= stem_pool // 2, got {stem_padding}, {pool_padding}"
+            )
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd so 'same' padding is symmetric, got {kernel_size}")
         check_choice("pooling", pooling, POOLINGS)
 
         self.stem = nn.Sequential(
-            nn.Conv1d(in_channels, widths[0], stem_kernel, stride=stem_stride, bias=False),
+            nn.Conv1d(in_channels, widths[0], stem_kernel, stride=stem_stride, padding=stem_padding, bias=False),
             nn.BatchNorm1d(widths[0]),
             nn.ReLU(),
-            nn.MaxPool1d(stem_pool),
+            nn.MaxPool1d(stem_pool, stride=pool_stride, padding=pool_padding),
         )
         stages, c_in = [], widths[0]
         for i, (n_blocks, width) in enumerate(zip(layers, widths, strict=True)):
@@ -125,7 +134,9 @@ class ResNet1d(Encoder):
         self.in_channels = in_channels
         self.embedding_dim = c_in
         self.pooling = pooling
-        self.min_input_size = (stem_kernel + (stem_pool - 1) * stem_stride,)  # one frame after the pool
+        # One frame after the pool: the stem must give stem_pool - 2 * pool_padding frames.
+        after_stem = max(1, stem_pool - 2 * pool_padding)
+        self.min_input_size = (max(1, (after_stem - 1) * stem_stride + stem_kernel - 2 * stem_padding),)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Shape: ``(B, in_channels, samples) -> (B, embedding_dim, frames)``."""
@@ -145,5 +156,10 @@ def resnet18(in_channels: int = 3, pooling: str = "mean", **timm_kwargs) -> Timm
 
 @register_encoder
 def resnet18_1d(**kwargs) -> ResNet1d:
-    """CLAR's 1-D encoder: ResNet-18 on raw audio ``(B, 1, samples)`` -> 512-d (stem: see module doc)."""
-    return ResNet1d(layers=(2, 2, 2, 2), widths=(64, 128, 256, 512), **kwargs)
+    """CLAR's 1-D encoder (``models.resnet18_1D`` of its code): ResNet-18 on raw audio ``(B, 1, samples)`` -> 512-d.
+
+    >>> resnet18_1d().eval()(torch.randn(2, 1, 16000)).shape
+    torch.Size([2, 512])
+    """
+    clar = dict(stem_kernel=7, stem_stride=2, stem_padding=3, stem_pool=9, pool_stride=2, pool_padding=1, kernel_size=9)
+    return ResNet1d(layers=(2, 2, 2, 2), widths=(64, 128, 256, 512), **{**clar, **kwargs})
