@@ -115,12 +115,12 @@ class SupervisedConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"  # adam | adamw | sgd | lars
+    name: str = "adam"  # adam | adamw | sgd | lars | lars_adam (CLAR's LARS-wrapped Adam)
     lr: float = 3e-4
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd and lars
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    lars_trust: float = 0.001  # LARS trust coefficient (You et al. 2017)
+    lars_trust: float = 0.001  # LARS trust coefficient (You et al. 2017); lars_adam's eta (CLAR: 0.02)
     warmup_steps: int = 0
     schedule: str = "cosine"  # cosine | constant (after warm-up)
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
@@ -361,7 +361,11 @@ def _check_semantics(recipe: Recipe) -> None:
         "data.label_fraction",
         "the supervised head needs labelled clips: set data.label_fraction > 0 (e.g. 0.1)",
     )
-    need(recipe.optim.name in {"adam", "adamw", "sgd", "lars"}, "optim.name", "one of adam, adamw, sgd, lars")
+    need(
+        recipe.optim.name in {"adam", "adamw", "sgd", "lars", "lars_adam"},
+        "optim.name",
+        "one of adam, adamw, sgd, lars, lars_adam",
+    )
     need(recipe.optim.lr > 0, "optim.lr", "must be positive")
     need(recipe.optim.schedule in {"cosine", "constant"}, "optim.schedule", "one of cosine, constant")
     need(recipe.optim.lr_scaling in {"none", "linear", "sqrt"}, "optim.lr_scaling", "one of none, linear, sqrt")

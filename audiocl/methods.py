@@ -333,8 +333,9 @@ def build_optimizer(
     betas: tuple[float, float],
     lars_trust: float,
 ) -> torch.optim.Optimizer:
-    """Adam, AdamW, SGD or LARS. Biases and norm parameters get no weight decay (and, for LARS, no
-    layer-wise adaptation), as in SimCLR."""
+    """Adam, AdamW, SGD, LARS or LARS-wrapped Adam (CLAR's, :class:`audiocl.optim.LarsAdam`; ``lars_trust`` is
+    its eta). Biases and norm parameters get no weight decay (and, for LARS, no layer-wise adaptation), as in
+    SimCLR."""
     decay, no_decay = [], []
     for _, p in named_parameters:
         if p.requires_grad:
@@ -346,11 +347,15 @@ def build_optimizer(
         return torch.optim.AdamW(groups, lr=lr, betas=betas)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "lars_adam":
+        from audiocl.optim import LarsAdam
+
+        return LarsAdam(groups, lr=lr, betas=betas, eta=lars_trust)
     if name == "lars":
         from timm.optim import Lars  # adapts only groups with weight decay, so biases/norms are excluded
 
         return Lars(groups, lr=lr, momentum=momentum, trust_coeff=lars_trust)
-    raise ValueError(f"unknown optimizer {name!r}; use adam, adamw, sgd or lars")
+    raise ValueError(f"unknown optimizer {name!r}; use adam, adamw, sgd, lars or lars_adam")
 
 
 def warmup_cosine(
