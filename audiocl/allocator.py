@@ -2,16 +2,17 @@
 
 Batched CPU work (augmentation, front-ends) allocates and frees tensors of megabytes to tens of megabytes
 every step. glibc's malloc serves such sizes with fresh pages from ``mmap`` (above its adaptive threshold)
-and returns them when they are freed, so every step faults its buffers in again: ~22 000 page faults per
-call of the CLMR chain on 96 clips, 20-40 % of its time on a 2-core VM (``audiocl bench augment
---default-malloc`` shows it). PyTorch's CPU performance guide meets the same cost by preloading jemalloc or
+and returns them when they are freed, so every step faults its buffers in again (``audiocl bench augment
+--default-malloc`` shows the cost; docs/benchmarks.md has the figures). PyTorch's CPU performance guide meets
+the same cost by preloading jemalloc or
 tcmalloc; here glibc itself is asked, with ``mallopt``, to serve allocations below 32 MiB (its largest
 threshold) from its heap and to keep up to 256 MiB freed at the heap's top.
 
-The price: the process keeps about its peak memory (as PyTorch's CUDA caching allocator does on the GPU;
-the demo's peak resident memory grew by 3 %). ``audiocl.train.pretrain`` does this when it trains on the
-CPU and ``audiocl bench`` always; call ``keep_freed_memory()`` in a CPU training loop of your own. Setting
-``AUDIOCL_DEFAULT_MALLOC=1`` in the environment turns it off everywhere.
+The price: the process keeps about its peak memory (as PyTorch's CUDA caching allocator does on the GPU).
+It is a process-wide setting, so no library call makes it unasked: the commands do (``audiocl pretrain`` and
+``audiocl demo`` when they train on the CPU, unless ``--default-malloc``; ``audiocl bench`` always), and
+``audiocl.train.pretrain(..., keep_freed_memory=True)`` or a call of ``keep_freed_memory()`` does it in a
+program of your own. Setting ``AUDIOCL_DEFAULT_MALLOC=1`` in the environment turns it off everywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's maximum on 64-bit systems
-TRIM_THRESHOLD_BYTES = 256 * 2**20  # well above an augmented batch's working set (~100-200 MB for 96 clips)
+TRIM_THRESHOLD_BYTES = 256 * 2**20  # well above an augmented batch's working set (96 clips of CLMR's chain)
 
 
 def keep_freed_memory() -> bool:

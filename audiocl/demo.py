@@ -87,7 +87,7 @@ def run_demo(
     )
 
     _stage(f"2/4 pretraining ({recipe.trainer.max_steps} steps of NT-Xent, no labels) into {run}", start)
-    pretrain(recipe, resume=False)
+    pretrain(recipe, resume=False, keep_freed_memory=True)  # a CLI run: see audiocl.allocator
 
     _stage("3/4 embedding the clips and fitting linear probes (3 seeds each)", start)
     task = load_task("csv", data / "labels.csv")

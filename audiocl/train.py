@@ -102,16 +102,24 @@ def _step_of(checkpoint: str | Path | None) -> int:
     return int(load_checkpoint(checkpoint).get("global_step", 0))
 
 
-def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbacks: list | None = None):
+def pretrain(
+    recipe: Recipe,
+    *,
+    resume: str | Path | bool | None = None,
+    callbacks: list | None = None,
+    keep_freed_memory: bool = False,
+):
     """Train from ``recipe``; returns the Lightning ``Trainer`` (its ``.lightning_module`` is the model).
 
     ``resume``: a checkpoint path; ``None`` resumes from the run folder's ``last.ckpt`` when there is one;
     ``True`` resumes from it and raises FileNotFoundError when there is none; ``False`` starts afresh even then.
 
-    Training on the CPU keeps the memory the process frees for reuse (``audiocl.allocator``), so that every
-    step's augmentation buffers are reused instead of faulted in anew; ``AUDIOCL_DEFAULT_MALLOC=1`` opts out.
+    ``keep_freed_memory``: when training on the CPU, ask glibc's malloc to keep the memory the process frees
+    for reuse (``audiocl.allocator``), so that every step's augmentation buffers are reused instead of faulted
+    in anew. It is a process-wide setting, so it is off unless asked; ``audiocl pretrain`` and ``audiocl demo``
+    ask (``--default-malloc`` or ``AUDIOCL_DEFAULT_MALLOC=1`` opts out).
     """
-    from audiocl.allocator import keep_freed_memory
+    from audiocl import allocator
     from audiocl.data.datamodule import PretrainDataModule
     from audiocl.methods import ContrastiveMethod
 
@@ -150,8 +158,8 @@ def pretrain(recipe: Recipe, *, resume: str | Path | bool | None = None, callbac
             f"trainer (accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
             f"precision={t.precision!r}): {err}"
         ) from err
-    if isinstance(trainer.accelerator, CPUAccelerator):  # the augmentations run here (on a GPU: nothing to gain)
-        keep_freed_memory()
+    if keep_freed_memory and isinstance(trainer.accelerator, CPUAccelerator):  # on a GPU: nothing to gain
+        allocator.keep_freed_memory()
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, out / "recipe.yaml")

@@ -96,7 +96,7 @@ def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
 def test_tiny_recipes_run_without_data_on_the_synthetic_corpus(tmp_path, monkeypatch):
     """`audiocl pretrain recipes/<method>_tiny.yaml` as written: no data.root, the built-in corpus. The model it
     trained is the one its checkpoint reloads; a multi-format checkpoint embeds with either branch or both.
-    Training on the CPU keeps freed memory for reuse (audiocl.allocator)."""
+    Only when asked does training on the CPU keep freed memory for reuse (audiocl.allocator: process-wide)."""
     import audiocl
     import audiocl.allocator
     from audiocl.checkpoint import load_method
@@ -108,6 +108,8 @@ def test_tiny_recipes_run_without_data_on_the_synthetic_corpus(tmp_path, monkeyp
     recipe = load_recipe(RECIPES / "multiformat_tiny.yaml", [f"output_dir={run}", "trainer.max_steps=2",
                                                              "trainer.progress_bar=false"])  # fmt: skip
     trained = pretrain(recipe).lightning_module.eval()
+    assert kept == []
+    pretrain(recipe, keep_freed_memory=True)  # resumes at its last step: nothing more to train
     assert kept == [1]
     corpus = next((run / "synthetic_corpus").iterdir())
     assert len(list(corpus.rglob("*.wav"))) == 50 and not list(run.glob("synthetic_corpus/.partial-*"))
@@ -602,3 +604,20 @@ def test_progress_bar_shows_the_runs_step_out_of_max_steps():
 
     trainer = SimpleNamespace(global_step=12, max_steps=100, loggers=[], progress_bar_metrics={"train/loss": 1.5})
     assert StepProgressBar().get_metrics(trainer, None) == {"step": "12/100", "train/loss": 1.5}
+
+
+def test_pretrain_cli_keeps_freed_memory_unless_told_not_to(monkeypatch):
+    """The process-wide malloc setting is the CLI's choice (``--default-malloc`` opts out), not the library's."""
+    import audiocl.train
+    from audiocl.cli import main
+
+    asked = []
+
+    def fake_pretrain(recipe, **kwargs):
+        asked.append(kwargs["keep_freed_memory"])
+        raise FileNotFoundError("stop here")
+
+    monkeypatch.setattr(audiocl.train, "pretrain", fake_pretrain)
+    assert main(["pretrain", "clmr_tiny"]) == 2
+    assert main(["pretrain", "clmr_tiny", "--default-malloc"]) == 2
+    assert asked == [True, False]

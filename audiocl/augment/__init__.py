@@ -8,9 +8,8 @@ depends on that row and its parameters only, never on the rest of the batch (``d
 ``apply_drawn``: any rows of a draw give those rows of the batch's result).
 
 On the CPU, a batch's buffers are tens of megabytes, which glibc's malloc gives back to the system when
-freed and faults in again on the next call; ``audiocl.allocator.keep_freed_memory()`` (which CPU training
-and ``audiocl bench`` call) stops that. On a 2-core VM, a call of the CLMR chain on 96 clips took 70-98 ms
-with it and 98-142 ms without (~22 000 page faults per call, whose cost varies with the host).
+freed and faults in again on the next call; ``audiocl.allocator.keep_freed_memory()`` (which ``audiocl
+pretrain``, ``audiocl demo`` and ``audiocl bench`` call) stops that. docs/benchmarks.md has what it is worth.
 
 >>> import torch, audiocl
 >>> aug = audiocl.augment.clmr(sample_rate=22050)

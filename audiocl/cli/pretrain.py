@@ -29,6 +29,12 @@ def add_parser(sub) -> None:
         help="resume from CKPT; without one, from the run folder's checkpoints/last.ckpt (an error if it has none)",
     )
     group.add_argument("--fresh", action="store_true", help="ignore the run folder's last.ckpt and start over")
+    p.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="on the CPU, leave glibc's malloc as it is, instead of keeping freed memory for reuse "
+        "(audiocl.allocator), which saves the augmentations' page faults at the price of keeping the peak memory",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
         args.resume = True
     try:
         recipe = load_recipe(resolve_recipe(args.recipe), overrides)
-        trainer = pretrain(recipe, resume=args.resume or (False if args.fresh else None))
+        trainer = pretrain(
+            recipe,
+            resume=args.resume or (False if args.fresh else None),
+            keep_freed_memory=not args.default_malloc,
+        )
     except (RecipeError, CheckpointError, FileNotFoundError) as err:
         print(f"audiocl pretrain: {err}", file=sys.stderr)
         return 2
