@@ -2,7 +2,7 @@
 
 An :class:`Embedder` holds a *pipeline*: a front-end and an encoder that map ``(batch, segment_samples)``
 audio at ``sample_rate`` to ``(batch, dim)``. Audio of any length is cut into chunks of ``segment_samples``
-every ``hop_samples``:
+every ``hop_samples`` (the rule lives in :mod:`audiocl.eval.chunking`):
 
 - chunk ``k`` covers samples ``[k * hop, k * hop + segment)`` at the embedder's rate;
 - there are ``1 + ceil((samples - segment) / hop)`` chunks (for ``hop <= segment``), so every sample is covered
@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from audiocl.eval.chunking import chunk_centres_s, chunk_starts
 
 __all__ = [
     "POOLINGS",
@@ -77,22 +79,6 @@ def pool(chunks: torch.Tensor, pooling: str) -> torch.Tensor:
     if pooling == "none":
         return chunks
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-
-
-def chunk_starts(num_samples: int, segment_samples: int, hop_samples: int) -> torch.Tensor:
-    """First sample of every chunk that covers ``num_samples`` (see the module docstring).
-
-    >>> chunk_starts(25, 10, 5).tolist()
-    [0, 5, 10, 15]
-    >>> chunk_starts(3, 10, 5).tolist()
-    [0]
-    >>> chunk_starts(26, 5, 10).tolist()  # hop > segment leaves gaps, but no chunk starts past the end
-    [0, 10, 20]
-    """
-    # A chunk is needed while it starts inside the audio and the ones before it leave samples uncovered.
-    limit = min(num_samples, num_samples - segment_samples + hop_samples)
-    count = max(1, math.ceil(limit / hop_samples))
-    return torch.arange(count, dtype=torch.long) * hop_samples
 
 
 class Embedder:
@@ -215,8 +201,7 @@ class Embedder:
 
     def timestamps(self, num_chunks: int) -> np.ndarray:
         """Centre of each chunk in seconds, ``(num_chunks,)`` float64."""
-        starts = np.arange(num_chunks, dtype=np.float64) * self.hop_samples
-        return (starts + self.segment_samples / 2) / self.sample_rate
+        return chunk_centres_s(num_chunks, self.segment_samples, self.hop_samples, self.sample_rate)
 
     def embed(
         self,

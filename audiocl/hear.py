@@ -31,8 +31,16 @@ import torch
 from torch import nn
 
 from audiocl.embed import Embedder
+from audiocl.eval.chunking import frame_starts
 
-__all__ = ["HEAR_SAMPLE_RATES", "HearModel", "load_model", "get_scene_embeddings", "get_timestamp_embeddings"]
+__all__ = [
+    "HEAR_SAMPLE_RATES",
+    "HearModel",
+    "frame_starts",
+    "load_model",
+    "get_scene_embeddings",
+    "get_timestamp_embeddings",
+]
 
 #: The input rates the HEAR 2021 API allows.
 HEAR_SAMPLE_RATES = (16000, 22050, 44100, 48000)
@@ -91,21 +99,6 @@ def _check(audio: torch.Tensor, model: HearModel) -> None:
     if not isinstance(audio, torch.Tensor) or audio.ndim != 2 or audio.shape[1] == 0:
         shape = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
         raise ValueError(f"audio must be a (n_sounds, samples) tensor at {model.sample_rate} Hz, got {shape}")
-
-
-def frame_starts(num_samples: int, sample_rate: int, hop_ms: float, segment_samples: int) -> torch.Tensor:
-    """First sample of the window centred on each timestamp ``k * hop_ms`` (may be negative).
-
-    ``k`` runs while ``k * hop_ms`` is not after the end of the clip. Each centre is ``round(k * hop_ms *
-    sample_rate / 1000)`` from the index ``k`` (no accumulated rounding).
-
-    >>> frame_starts(22050, 22050, 50.0, 1000)[:4].tolist()
-    [-500, 602, 1705, 2808]
-    """
-    hop = hop_ms * sample_rate / 1000.0  # samples, possibly fractional
-    count = math.floor(num_samples / hop + 1e-9) + 1
-    centres = torch.round(torch.arange(count, dtype=torch.float64) * hop).long()
-    return centres - segment_samples // 2
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
