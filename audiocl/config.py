@@ -310,19 +310,14 @@ def _check_semantics(recipe: Recipe) -> None:
         if not ok:
             raise RecipeError(f"{where}: {message}")
 
-    need(recipe.data.sample_rate > 0, "data.sample_rate", "must be a positive int in Hz")
+    _check_numbers(recipe)
     need(recipe.data.batch_size >= 2, "data.batch_size", "contrastive learning needs at least 2 clips")
-    need(recipe.data.clip_seconds > 0, "data.clip_seconds", "must be positive")
-    need(0.0 <= recipe.data.label_fraction <= 1.0, "data.label_fraction", "must be within [0, 1]")
-    need(recipe.data.synthetic_clips_per_class >= 0, "data.synthetic_clips_per_class", "must be >= 0")
     need(recipe.views.num_views >= 2, "views.num_views", "needs at least 2 views")
-    need(recipe.views.crop_samples > 0, "views.crop_samples", "must be positive")
     need(recipe.views.span in {"window", "file"}, "views.span", "one of window, file")
     need(recipe.views.to_branches in {"all", "split"}, "views.to_branches", "one of all, split")
     if recipe.views.span == "file":
         need(recipe.views.allow_overlap, "views.allow_overlap", "disjoint views need views.span=window")
         need(recipe.views.min_rms_db is None, "views.min_rms_db", "silence rejection needs views.span=window")
-    need(recipe.views.positive_noise_std >= 0, "views.positive_noise_std", "must be >= 0")
     need(
         not (recipe.views.normalize_clip and recipe.views.span == "file"),
         "views.normalize_clip",
@@ -348,7 +343,6 @@ def _check_semantics(recipe: Recipe) -> None:
     out_dims = {b.head.out_dim for b in recipe.branches}
     need(len(out_dims) == 1, "branches", "all branches must project to the same head.out_dim")
     need(recipe.loss.temperature is None or recipe.loss.temperature > 0, "loss.temperature", "must be positive")
-    need(recipe.supervised.num_classes >= 0, "supervised.num_classes", "must be >= 0")
     need(recipe.supervised.input in {"projection", "embedding"}, "supervised.input", "projection or embedding")
     need(recipe.supervised.norm in {"batch", "layer", "none"}, "supervised.norm", "one of batch, layer, none")
     need(
@@ -366,18 +360,67 @@ def _check_semantics(recipe: Recipe) -> None:
         "optim.name",
         "one of adam, adamw, sgd, lars, lars_adam",
     )
-    need(recipe.optim.lr > 0, "optim.lr", "must be positive")
     need(recipe.optim.schedule in {"cosine", "constant"}, "optim.schedule", "one of cosine, constant")
     need(recipe.optim.lr_scaling in {"none", "linear", "sqrt"}, "optim.lr_scaling", "one of none, linear, sqrt")
-    need(recipe.trainer.max_steps > 0, "trainer.max_steps", "must be positive")
-    need(recipe.trainer.checkpoint_every_n_steps > 0, "trainer.checkpoint_every_n_steps", "must be positive")
-    need(recipe.trainer.last_every_n_steps > 0, "trainer.last_every_n_steps", "must be positive")
-    need(
-        recipe.trainer.chunk_size is None or recipe.trainer.chunk_size > 0,
-        "trainer.chunk_size",
-        "must be positive or null",
-    )
     _check_trainer_choices(recipe.trainer, need)
+
+
+def _valid(check, where: str, value, **kwargs):
+    """An :mod:`audiocl.validation` check whose error names the recipe key: ``optim.lr: must be ...``."""
+    try:
+        return check(where, value, **kwargs)
+    except ValueError as err:
+        raise RecipeError(f"{where}: {str(err).removeprefix(where).lstrip()}") from None
+
+
+def _check_numbers(recipe: Recipe) -> None:
+    """Sizes, rates and rates of learning: finite and in range (``inf`` parses as a float, ``-1`` as an int)."""
+    from audiocl.data.files import PRETRAIN_DATASETS
+    from audiocl.validation import choice, finite_number, non_negative_int, positive_int, probability
+
+    d, v, o, t = recipe.data, recipe.views, recipe.optim, recipe.trainer
+    _valid(choice, "data.dataset", d.dataset, choices=PRETRAIN_DATASETS)
+    positive = {
+        "data.sample_rate": d.sample_rate,
+        "views.crop_samples": v.crop_samples,
+        "trainer.max_steps": t.max_steps,
+        "trainer.log_every_n_steps": t.log_every_n_steps,
+        "trainer.checkpoint_every_n_steps": t.checkpoint_every_n_steps,
+        "trainer.last_every_n_steps": t.last_every_n_steps,
+        "optim.base_batch_size": o.base_batch_size,
+    }
+    for where, value in positive.items():
+        _valid(positive_int, where, value)
+    _valid(positive_int, "trainer.chunk_size", t.chunk_size, allow_none=True)
+    counts = {
+        "data.num_workers": d.num_workers,
+        "data.synthetic_clips_per_class": d.synthetic_clips_per_class,
+        "optim.warmup_steps": o.warmup_steps,
+        "supervised.num_classes": recipe.supervised.num_classes,
+    }
+    for where, value in counts.items():
+        _valid(non_negative_int, where, value)
+    _valid(finite_number, "data.clip_seconds", d.clip_seconds, minimum=0, exclusive=True)
+    _valid(finite_number, "optim.lr", o.lr, minimum=0, exclusive=True)
+    non_negative = {
+        "optim.weight_decay": o.weight_decay,
+        "optim.momentum": o.momentum,
+        "optim.lars_trust": o.lars_trust,
+        "views.positive_noise_std": v.positive_noise_std,
+        "supervised.weight": recipe.supervised.weight,
+    }
+    for where, value in non_negative.items():
+        _valid(finite_number, where, value, minimum=0)
+    for where, value in {"data.label_fraction": d.label_fraction, "optim.min_lr_ratio": o.min_lr_ratio}.items():
+        _valid(probability, where, value)
+    for i, beta in enumerate(o.betas):
+        _valid(finite_number, f"optim.betas.{i}", beta, minimum=0, maximum=1)
+    if t.gradient_clip_val is not None:
+        _valid(finite_number, "trainer.gradient_clip_val", t.gradient_clip_val, minimum=0, exclusive=True)
+    if v.min_rms_db is not None:
+        _valid(finite_number, "views.min_rms_db", v.min_rms_db)
+    if recipe.loss.temperature is not None:
+        _valid(finite_number, "loss.temperature", recipe.loss.temperature)
 
 
 # Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT) and their short aliases.

@@ -55,6 +55,14 @@ def test_overrides_are_typed_yaml(tmp_path):
         ("trainer.precision=bf17", "trainer.precision: 'bf17' is not one of"),
         ("trainer.accelerator=gpus", "trainer.accelerator: 'gpus' is not one of"),
         ("trainer.strategy=foo", "trainer.strategy: 'foo' is not a strategy"),
+        ("optim.lr=inf", "optim.lr: must be a finite number > 0, got inf"),
+        ("optim.lr=.nan", "optim.lr: must be a finite number > 0, got nan"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay: must be a finite number >= 0"),
+        ("optim.warmup_steps=-1", "optim.warmup_steps: must be an int >= 0"),
+        ("data.clip_seconds=inf", "data.clip_seconds: must be a finite number > 0, got inf"),
+        ("data.num_workers=-1", "data.num_workers: must be an int >= 0, got -1"),
+        ("data.dataset=mtat", "data.dataset: must be one of folder, csv, magnatagatune"),
+        ("trainer.gradient_clip_val=inf", "trainer.gradient_clip_val: must be a finite number > 0"),
     ],
 )
 def test_errors_name_the_key(tmp_path, override, key):
