@@ -47,15 +47,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiocl.eval.chunking import clmr_test_crops, random_crop_start
+from audiocl.eval.protocols import PROTOCOLS, ClmrOptions, PublishedOptions, check_protocol, train_clmr_linear
 from audiocl.report import format_table, markdown_report, write_json
 
 __all__ = [
     "ITEM_UNITS",
+    "PROTOCOLS",
     "ProbeOptions",
     "LinearProbe",
     "TaskEmbeddings",
     "embed_task",
     "fit_probe",
+    "fit_clmr_probe",
+    "clmr_probe_embeddings",
+    "embed_crops",
     "probe_embeddings",
     "run_probe",
     "subsample",
@@ -89,6 +95,8 @@ class ProbeOptions:
     weight_decays: tuple[float, ...] = (0.0, 1e-3, 1e-2)  # L2 penalty (Adam weight_decay), picked on valid
     batch_size: int = 4096  # chunks per step; full batch when the training set is no larger
     device: str = "cpu"
+    clmr: ClmrOptions = field(default_factory=ClmrOptions)  # the settings of protocol="clmr"
+    published: PublishedOptions = field(default_factory=PublishedOptions)  # and of protocol="published"
 
 
 # -- the classifier -------------------------------------------------------------------------------------
@@ -124,7 +132,10 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tens
 
 
 def _train_linear(x_tr, y_tr, x_va, y_va, multilabel, num_classes, weight_decay, seed, opts: ProbeOptions):
-    """Adam on a linear layer with early stopping on the validation loss; returns (W, b, epochs, loss)."""
+    """Adam on a linear layer with early stopping on the validation loss; returns (W, b, epochs, loss).
+
+    Without validation rows (``x_va`` None) it runs ``opts.max_epochs`` epochs and returns the last weights
+    (loss nan)."""
     g = torch.Generator().manual_seed(seed)
     dim = x_tr.shape[1]
     bound = 1.0 / math.sqrt(dim)  # nn.Linear's default initialisation, drawn from our generator
@@ -141,6 +152,9 @@ def _train_linear(x_tr, y_tr, x_va, y_va, multilabel, num_classes, weight_decay,
             opt.zero_grad(set_to_none=True)
             _loss(x_tr[idx] @ W.T + b, y_tr[idx], multilabel).backward()
             opt.step()
+        if x_va is None:
+            best = (math.nan, W.detach(), b.detach(), epoch + 1)
+            continue
         with torch.no_grad():
             valid_loss = float(_loss(x_va @ W.T + b, y_va, multilabel))
         if valid_loss < best[0] - 1e-7:
@@ -223,15 +237,17 @@ def fit_probe(
         multilabel: sigmoid + BCE and ROC-AUC instead of softmax + cross-entropy and accuracy.
         num_classes: default ``max(label) + 1`` (single-label) or the width of ``y`` (multi-label).
         seed: initialisation and mini-batch order.
+
+    With ``X_valid=None`` (the ``published`` protocol) no weight decay is chosen: one probe is trained with
+    ``options.published`` (fixed epochs and weight decay) and returned with ``valid_score`` None.
     """
     opts = options or ProbeOptions()
     xtr, own_tr = _as_chunks(X_train)
-    xva, own_va = _as_chunks(X_valid)
-    y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
+    y_train = np.asarray(y_train)
     if multilabel:
         num_classes = num_classes or y_train.shape[1]
     else:
-        num_classes = num_classes or int(max(y_train.max(), y_valid.max())) + 1
+        num_classes = num_classes or int(max(y_train.max(), np.max(y_valid) if X_valid is not None else 0)) + 1
     # The standardiser sees the training chunks only: the validation and test sets are transformed with it.
     mean = xtr.mean(0, dtype=np.float64)
     scale = xtr.std(0, dtype=np.float64)
@@ -244,6 +260,14 @@ def fit_probe(
         return xt, yt
 
     x_tr_t, y_tr_t = tensors(xtr, y_train, own_tr)
+    if X_valid is None:  # the published protocol: hyper-parameters fixed in advance, no validation rows
+        fixed = opts.published
+        run = ProbeOptions(**{**vars(opts), "max_epochs": fixed.epochs})
+        W, b, epochs, _ = _train_linear(x_tr_t, y_tr_t, None, None, multilabel, num_classes, fixed.weight_decay,
+                                        seed, run)  # fmt: skip
+        return LinearProbe(mean, scale, W, b, multilabel, fixed.weight_decay, epochs, math.nan)
+    xva, own_va = _as_chunks(X_valid)
+    y_valid = np.asarray(y_valid)
     x_va_t, y_va_t = tensors(xva, y_valid, own_va)
     best, best_score = None, -math.inf
     for wd in opts.weight_decays:
@@ -272,8 +296,11 @@ def probe_embeddings(
     classes: Sequence[str] | None = None,
     seed: int = 0,
     options: ProbeOptions | None = None,
+    fit=None,
 ) -> dict:
     """Fit a linear probe on arrays and score it on the test items: the protocol without a Task.
+
+    ``fit`` is the fitting function: :func:`fit_probe` (default) or :func:`fit_clmr_probe`.
 
     Inputs as in :func:`fit_probe` (rows or per-item chunks). Returns a dict with ``accuracy``
     (single-label) or ``roc_auc``, ``pr_auc`` and ``per_class_roc_auc`` (multi-label), plus
@@ -284,8 +311,8 @@ def probe_embeddings(
     """
     num_classes = len(classes) if classes is not None else None
     if num_classes is None and not multilabel:
-        num_classes = int(max(np.max(y_train), np.max(y_valid), np.max(y_test))) + 1
-    probe = fit_probe(
+        num_classes = int(max(np.max(y_train), np.max(y_valid) if X_valid is not None else 0, np.max(y_test))) + 1
+    probe = (fit or fit_probe)(
         X_train, y_train, X_valid, y_valid, multilabel=multilabel, num_classes=num_classes, seed=seed, options=options
     )
     xte, own_te = _as_chunks(X_test)
@@ -300,6 +327,57 @@ def probe_embeddings(
     return out
 
 
+def fit_clmr_probe(
+    X_train,
+    y_train,
+    X_valid,
+    y_valid,
+    *,
+    multilabel: bool = False,
+    num_classes: int | None = None,
+    seed: int = 0,
+    options: ProbeOptions | None = None,
+) -> LinearProbe:
+    """CLMR's linear evaluation (:mod:`audiocl.eval.protocols`): a linear layer on raw (unstandardised) rows,
+    one per clip (its random crop), trained with ``options.clmr``. Returns a :class:`LinearProbe` whose
+    standardiser is the identity, so ``predict_proba`` is ``sigmoid`` or ``softmax`` of ``x @ W.T + b``.
+
+    Shape:
+        ``X_train (n, dim)``, ``X_valid (m, dim)``; ``y`` ``(n,)`` class indices or ``(n, classes)`` multi-hot.
+    """
+    opts = options or ProbeOptions()
+    xtr, xva = np.asarray(X_train, np.float32), np.asarray(X_valid, np.float32)
+    y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
+    if multilabel:
+        num_classes = num_classes or y_train.shape[1]
+    else:
+        num_classes = num_classes or int(max(y_train.max(), y_valid.max())) + 1
+    device = torch.device(opts.device)
+    ydt = torch.float32 if multilabel else torch.long
+    W, b, epochs, vloss = train_clmr_linear(
+        torch.as_tensor(xtr, device=device), torch.as_tensor(y_train, dtype=ydt, device=device),
+        torch.as_tensor(xva, device=device), torch.as_tensor(y_valid, dtype=ydt, device=device),
+        multilabel=multilabel, num_classes=num_classes, seed=seed, options=opts.clmr,
+    )  # fmt: skip
+    dim = xtr.shape[1]
+    probe = LinearProbe(np.zeros(dim), np.ones(dim), W, b, multilabel, opts.clmr.weight_decay, epochs, vloss)
+    try:
+        probe.valid_score = _primary(score(probe.predict_proba(xva), y_valid, multilabel), multilabel)
+    except ValueError:
+        probe.valid_score = -vloss
+    return probe
+
+
+def clmr_probe_embeddings(*args, **kwargs) -> dict:
+    """CLMR's protocol on arrays: :func:`probe_embeddings` with :func:`fit_clmr_probe`.
+
+    ``X_train`` and ``X_valid`` are ``(n, dim)``, one random crop's embedding per clip; ``X_test`` holds per
+    test clip its crops' embeddings (CLMR's contiguous crops, :func:`audiocl.eval.chunking.clmr_test_crops`),
+    whose outputs are averaged.
+    """
+    return probe_embeddings(*args, fit=fit_clmr_probe, **kwargs)
+
+
 # -- tasks ----------------------------------------------------------------------------------------------
 
 
@@ -312,7 +390,9 @@ class TaskEmbeddings:
         chunks: per item, ``(chunks_i, dim)`` float32, or None for an item that could not be read.
         skipped: ``(path, reason)`` of every unreadable item (they take part in no split).
         embedder: a description of the embedder (for reports).
-        chunk_s: chunk length in seconds.
+        chunk_s: chunk length in seconds; hop_s: distance between chunk starts.
+        source: the :class:`audiocl.embed.Embedder` itself (the ``clmr`` protocol embeds random crops with it).
+        crops: ``(seed, item index) -> (dim,)`` embeddings of the ``clmr`` protocol's random training crops.
     """
 
     task: object
@@ -320,6 +400,9 @@ class TaskEmbeddings:
     skipped: list = field(default_factory=list)
     embedder: str = ""
     chunk_s: float = 0.0
+    hop_s: float | None = None
+    source: object = field(default=None, repr=False)
+    crops: dict = field(default_factory=dict, repr=False)
 
     def pooled(self, indices: Sequence[int]) -> np.ndarray:
         """Mean over chunks of the given items: ``(len(indices), dim)``."""
@@ -376,7 +459,53 @@ def embed_task(task, embedder, *, num_workers: int = 0, progress: bool = True) -
 
     for i, emb in embed_many(embedder, audios()):
         chunks[i] = emb.numpy()
-    return TaskEmbeddings(task, chunks, skipped, repr(embedder), embedder.segment_samples / embedder.sample_rate)
+    sr = embedder.sample_rate
+    return TaskEmbeddings(
+        task, chunks, skipped, repr(embedder), embedder.segment_samples / sr, embedder.hop_samples / sr, embedder
+    )
+
+
+class _ItemCrop(_ItemAudio):
+    """One random crop of ``segment`` samples per item, its start drawn from ``(seed, item index)`` alone (so
+    a crop never depends on which other items are embedded, nor on the order)."""
+
+    def __init__(self, items, indices, sample_rate, segment, seed):
+        super().__init__([items[i] for i in indices], sample_rate)
+        self.indices, self.segment, self.seed = list(indices), segment, seed
+
+    def __getitem__(self, k):
+        audio = super().__getitem__(k)
+        if isinstance(audio, Exception):
+            return audio
+        start = random_crop_start(len(audio), self.segment, np.random.default_rng([self.seed, self.indices[k]]))
+        crop = audio[start : start + self.segment]
+        return torch.nn.functional.pad(crop, (0, self.segment - len(crop)))
+
+
+def embed_crops(embeddings: TaskEmbeddings, indices: Sequence[int], seed: int, *, num_workers: int = 0) -> np.ndarray:
+    """Embeddings of one random crop (of the encoder's input length) per item, as CLMR's linear evaluation
+    trains on (``RandomResizedCrop``, embedded once): ``(len(indices), dim)``. Computed once per ``(seed,
+    item)`` and kept in ``embeddings.crops``."""
+    from audiocl.embed import embed_many
+
+    embedder = embeddings.source
+    if embedder is None:
+        raise ValueError("the clmr protocol embeds a random crop per training clip: give run_probe the embedder")
+    task = embeddings.task
+    todo = [i for i in dict.fromkeys(int(i) for i in indices) if (seed, i) not in embeddings.crops]
+    if todo:
+        data = _ItemCrop(task.items, todo, embedder.sample_rate, embedder.segment_samples, seed)
+        loader = torch.utils.data.DataLoader(data, batch_size=1, num_workers=num_workers, collate_fn=_first)
+
+        def crops():
+            for i, audio in zip(todo, loader, strict=True):
+                if isinstance(audio, Exception):  # it was read once already: the file changed since
+                    raise ValueError(f"cannot read a crop of {task.items[i].path} any more: {audio}")
+                yield i, audio
+
+        for i, emb in embed_many(embedder, crops()):
+            embeddings.crops[(seed, i)] = emb.numpy()[0]
+    return np.stack([embeddings.crops[(seed, int(i))] for i in indices])
 
 
 def subsample(items_idx: np.ndarray, y: np.ndarray, fraction: float, multilabel: bool, seed: int) -> np.ndarray:
@@ -430,9 +559,11 @@ def _carve_valid(idx: np.ndarray, y: np.ndarray, groups: list, multilabel: bool,
     return idx[train], idx[valid]
 
 
-def _splits(task, usable: np.ndarray, y: np.ndarray, seed: int, test_folds: Sequence[int] | None = None):
+def _splits(
+    task, usable: np.ndarray, y: np.ndarray, seed: int, test_folds: Sequence[int] | None = None, protocol="audiocl"
+):
     """Yield (name, train, valid, test) item indices: one per fold (or per fold of ``test_folds``) for k-fold
-    tasks, else one."""
+    tasks, else one. The ``published`` protocol trains on every fold but the test fold (valid is empty)."""
     items = task.items
     if task.folds:
         folds = list(task.folds)
@@ -445,7 +576,7 @@ def _splits(task, usable: np.ndarray, y: np.ndarray, seed: int, test_folds: Sequ
         for k, test_fold in enumerate(folds):
             if test_folds and test_fold not in test_folds:
                 continue
-            valid_fold = folds[(k + 1) % len(folds)]
+            valid_fold = None if protocol == "published" else folds[(k + 1) % len(folds)]
             test, valid = usable[fold_of == test_fold], usable[fold_of == valid_fold]
             train = usable[(fold_of != test_fold) & (fold_of != valid_fold)]
             yield f"fold {test_fold}", train, valid, test
@@ -470,6 +601,54 @@ def _mean_std(values: Sequence[float]) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v.tolist()}
 
 
+def _aggregation(protocol: str, task, embeddings: TaskEmbeddings, chunks_per_item: float) -> str:
+    unit, chunk = item_unit(task.name), f"{embeddings.chunk_s:.2f} s"
+    if protocol == "clmr":
+        out = "sigmoid" if task.multilabel else "softmax"
+        return (
+            f"probability mean after the head: per-crop {out} outputs averaged over each {unit}'s contiguous "
+            f"non-overlapping {chunk} crops, the last piece dropped (CLMR's concat_clip); item-level scores"
+        )
+    return (
+        f"probability mean after the head: per-chunk class probabilities averaged over each item, a {unit} "
+        f"({chunks_per_item:.1f} chunks of {chunk} per item on average); item-level scores"
+    )
+
+
+def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds) -> str:
+    """One sentence: the split, what the head trains on, its loss, optimiser and stopping rule."""
+    loss = "sigmoid + BCE" if task.multilabel else "softmax + cross-entropy"
+    if task.folds:
+        folds = (
+            f"test folds {sorted(test_folds)}" if test_folds else "each fold tests once, the mean over folds per seed"
+        )
+        split = (
+            f"k-fold ({folds}): every other fold trains, no validation fold; "
+            if protocol == "published"
+            else f"k-fold ({folds}): the next fold validates, the others train; "
+        )
+    else:
+        split = f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'}); "
+    if protocol == "clmr":
+        c = opts.clmr
+        return split + (
+            f"CLMR's linear evaluation (Spijkervet/CLMR 423414d): one random crop per training and validation clip, "
+            f"embedded once; no standardiser; {loss}, Adam lr={c.lr:g}, weight decay {c.weight_decay:g}, batch "
+            f"{c.batch_size}, ReduceLROnPlateau(x{c.plateau_factor:g}, patience {c.plateau_patience}), early "
+            f"stopping on valid loss (patience {c.patience}, at most {c.max_epochs} epochs), last weights tested"
+        )
+    if protocol == "published":
+        p = opts.published
+        return split + (
+            f"{loss}, Adam lr={opts.lr}, full batch, hyper-parameters fixed in advance: {p.epochs} epochs, "
+            f"weight decay {p.weight_decay:g}; standardiser fitted on train only"
+        )
+    return split + (
+        f"{loss}, Adam lr={opts.lr}, early stopping on valid loss (patience {opts.patience}), "
+        f"weight decay from {list(opts.weight_decays)} on the valid score; standardiser fitted on train only"
+    )
+
+
 def run_probe(
     task,
     embedder=None,
@@ -482,8 +661,9 @@ def run_probe(
     num_workers: int = 0,
     progress: bool = True,
     test_folds: Sequence[int] | None = None,
+    protocol: str = "audiocl",
 ) -> dict:
-    """Run the linear-probe protocol (module docstring) on ``task`` and return the results as a JSON-able dict.
+    """Run a linear-probe protocol on ``task`` and return the results as a JSON-able dict.
 
     Args:
         task: a :class:`audiocl.data.task.Task`.
@@ -495,17 +675,29 @@ def run_probe(
         name: the embedder's name in tables (default its description).
         test_folds: k-fold tasks only: test on these folds alone (e.g. ``[5]`` for an encoder pretrained on
             ESC-50's folds 1-4, whose other folds it has seen); None tests every fold once.
+        protocol: ``"audiocl"`` (the module docstring), ``"clmr"`` (CLMR's own linear evaluation) or
+            ``"published"`` (k-fold tasks: train on every fold but the test fold, fixed hyper-parameters); see
+            :mod:`audiocl.eval.protocols`. The result names it (``protocol``) and describes it
+            (``protocol_details``).
 
     Returns:
         ``{"task", "name", "multilabel", "label_fraction", "seeds", "metrics": {metric: {"mean", "std",
         "values"}}, "runs": [per seed and fold], "per_class_roc_auc" (multi-label, mean over runs),
-        "aggregation", "protocol", "counts", "skipped", "group_overlap", "embedder", "embedding_dim",
-        "notes"}``.
+        "aggregation", "protocol", "protocol_details", "split", "test_folds", "counts", "skipped",
+        "group_overlap", "embedder", "embedding_dim", "notes"}``.
     """
+    check_protocol(protocol, task)
     if embeddings is None:
         if embedder is None:
             raise ValueError("run_probe needs an embedder or precomputed embeddings")
         embeddings = embed_task(task, embedder, num_workers=num_workers, progress=progress)
+    if embeddings.source is None and embedder is not None:
+        embeddings.source = embedder
+    if protocol == "clmr" and embeddings.hop_s is not None and abs(embeddings.hop_s - embeddings.chunk_s) > 1e-9:
+        raise ValueError(
+            "protocol 'clmr' tests on contiguous non-overlapping crops: embed with the hop equal to the chunk "
+            f"(got chunk {embeddings.chunk_s:g} s, hop {embeddings.hop_s:g} s)"
+        )
     opts = options or ProbeOptions()
     multilabel = task.multilabel
     usable = np.array([i for i, c in enumerate(embeddings.chunks) if c is not None], dtype=np.int64)
@@ -515,15 +707,24 @@ def run_probe(
     metric_names = ("roc_auc", "pr_auc") if multilabel else ("accuracy",)
     runs, per_class, overlap = [], [], 0
     for seed in seeds:
-        for split_name, train, valid, test in _splits(task, usable, y, seed, test_folds):
+        for split_name, train, valid, test in _splits(task, usable, y, seed, test_folds, protocol):
             overlap = max(overlap, _group_overlap(task, train, test), _group_overlap(task, valid, test))
             train = train[subsample(train, y[train], label_fraction, multilabel, seed)]
-            res = probe_embeddings(
-                [embeddings.chunks[i] for i in train], y[train],
-                [embeddings.chunks[i] for i in valid], y[valid],
-                [embeddings.chunks[i] for i in test], y[test],
-                multilabel=multilabel, classes=task.classes, seed=seed, options=opts,
-            )  # fmt: skip
+            chunks = embeddings.chunks
+            if protocol == "clmr":
+                res = clmr_probe_embeddings(
+                    embed_crops(embeddings, train, seed, num_workers=num_workers), y[train],
+                    embed_crops(embeddings, valid, seed, num_workers=num_workers), y[valid],
+                    [chunks[i][: clmr_test_crops(len(chunks[i]))] for i in test], y[test],
+                    multilabel=multilabel, classes=task.classes, seed=seed, options=opts,
+                )  # fmt: skip
+            else:
+                res = probe_embeddings(
+                    [chunks[i] for i in train], y[train],
+                    [chunks[i] for i in valid] if protocol != "published" else None, y[valid],
+                    [chunks[i] for i in test], y[test],
+                    multilabel=multilabel, classes=task.classes, seed=seed, options=opts,
+                )  # fmt: skip
             if multilabel:
                 per_class.append(res["per_class_roc_auc"])
             runs.append(
@@ -537,6 +738,14 @@ def run_probe(
                     "train_items": int(len(train)),
                     "valid_items": int(len(valid)),
                     "test_items": int(len(test)),
+                    **(
+                        {
+                            "train_folds": sorted({int(task.items[i].fold) for i in train}),
+                            "valid_folds": sorted({int(task.items[i].fold) for i in valid}),
+                        }
+                        if task.folds
+                        else {}
+                    ),
                 }
             )
     if overlap:
@@ -561,24 +770,9 @@ def run_probe(
         "seeds": [int(s) for s in seeds],
         "metrics": metrics,
         "runs": runs,
-        "aggregation": (
-            f"per-chunk class probabilities averaged over each item, a {item_unit(task.name)} "
-            f"({chunks_per_item:.1f} chunks of {embeddings.chunk_s:.2f} s per item on average); item-level scores"
-        ),
-        "protocol": (
-            (
-                (
-                    f"k-fold, test folds {sorted(test_folds)}: the next fold validates, the others train; "
-                    if test_folds
-                    else "k-fold: each fold tests once, the next fold validates, the mean over folds per seed; "
-                )
-                if task.folds
-                else f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'}); "
-            )
-            + ("sigmoid + BCE" if multilabel else "softmax + cross-entropy")
-            + f", Adam lr={opts.lr}, early stopping on valid loss (patience {opts.patience}), "
-            f"weight decay from {list(opts.weight_decays)} on the valid score; standardiser fitted on train only"
-        ),  # fmt: skip
+        "aggregation": _aggregation(protocol, task, embeddings, chunks_per_item),
+        "protocol": protocol,
+        "protocol_details": _protocol_details(protocol, task, opts, test_folds),
         "split": getattr(task, "options", {}).get("split"),  # e.g. MagnaTagATune's "pons" (CLMR's)
         "test_folds": sorted(test_folds or task.folds) if task.folds else None,
         "counts": {"items": len(task.items), "embedded": int(len(usable)), "skipped": len(embeddings.skipped)},
@@ -622,6 +816,7 @@ def probe_and_report(
     num_workers: int = 0,
     progress: bool = True,
     test_folds: Sequence[int] | None = None,
+    protocol: str = "audiocl",
 ) -> list[dict]:
     """Probe several embedders (e.g. a checkpoint and its baselines) at several label fractions.
 
@@ -637,13 +832,14 @@ def probe_and_report(
 
     from audiocl.report import plot_projection, plot_tag_auc
 
+    check_protocol(protocol, task)  # before any embedding
     results, plots = [], []
     for name, embedder in embedders.items():
         emb = embed_task(task, embedder, num_workers=num_workers, progress=progress)
         for fraction in label_fractions:
             r = run_probe(
                 task, embeddings=emb, seeds=seeds, label_fraction=fraction, options=options, name=name,
-                test_folds=test_folds,
+                test_folds=test_folds, protocol=protocol, num_workers=num_workers,
             )  # fmt: skip
             results.append(r)
             if plot_dir is not None and task.multilabel:

@@ -30,10 +30,10 @@ def _metric_names(results: Sequence[dict]) -> list[str]:
 
 def _rows(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     metrics = _metric_names(results)
-    header = ["task", "embedder", "labels", *metrics]
+    header = ["task", "protocol", "embedder", "labels", *metrics]
     rows = []
     for r in results:
-        cells = [r["task"], r["name"], f"{100 * r['label_fraction']:g}%"]
+        cells = [r["task"], r.get("protocol", "audiocl"), r["name"], f"{100 * r['label_fraction']:g}%"]
         for m in metrics:
             v = r["metrics"].get(m)
             cells.append(f"{v['mean']:.3f} ± {v['std']:.3f}" if v else "-")
@@ -69,13 +69,14 @@ def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] 
     out += ["", "Mean ± sample standard deviation over seeds; item-level (track/clip) scores.", ""]
     seen = set()
     for r in results:
-        if r["task"] in seen:
+        key = (r["task"], r.get("protocol"))
+        if key in seen:
             continue
-        seen.add(r["task"])
-        out += [f"## {r['task']}", ""]
+        seen.add(key)
+        out += [f"## {r['task']} (protocol `{r.get('protocol', 'audiocl')}`)", ""]
         if r.get("notes"):
             out.append(f"- Data: {r['notes']}")
-        out.append(f"- Protocol: {r['protocol']}")
+        out.append(f"- Protocol `{r.get('protocol', 'audiocl')}`: {r.get('protocol_details', '')}")
         out.append(f"- Aggregation: {r['aggregation']}")
         out.append(f"- Items: {r['counts']['embedded']} embedded of {r['counts']['items']}")
         if r.get("group_overlap"):
@@ -86,9 +87,10 @@ def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] 
         out.append(f"- Embedder: `{r['embedder']}` (dim {r['embedding_dim']})")
         for run in r["runs"]:
             scores = ", ".join(f"{m} {run[m]:.3f}" for m in r["metrics"])
+            folds = f", train folds {run['train_folds']}" if run.get("train_folds") else ""
             out.append(
                 f"- seed {run['seed']}, {run['split']}: {scores} (weight decay {run['weight_decay']:g}, "
-                f"{run['epochs']} epochs, {run['train_items']} train items)"
+                f"{run['epochs']} epochs, {run['train_items']} train items{folds})"
             )
         for s in r.get("skipped", []):
             out.append(f"- skipped `{s['path']}`: {s['reason']}")

@@ -238,7 +238,8 @@ def test_probe_and_report_writes_json_markdown_and_plots(tmp_path, capsys):
     assert saved[1]["metrics"]["roc_auc"]["mean"] == pytest.approx(results[1]["metrics"]["roc_auc"]["mean"])
     assert results[1]["metrics"]["roc_auc"]["mean"] > 0.8
     md = (tmp_path / "report" / "r.md").read_text()
-    assert "| pairs | tiny | 100% |" in md and "sigmoid + BCE" in md and "Aggregation" in md
+    assert "| pairs | audiocl | tiny | 100% |" in md and "sigmoid + BCE" in md and "Aggregation" in md
+    assert "protocol `audiocl`" in md and "audiocl" in table.splitlines()[1]
     pngs = sorted(p.name for p in (tmp_path / "report" / "plots").iterdir())
     assert pngs == ["pairs_tiny_100pct_tag_auc.png", "pairs_tiny_50pct_tag_auc.png", "pairs_tiny_pca.png"]
     assert "](plots/pairs_tiny_pca.png)" in md
@@ -274,6 +275,6 @@ def test_cli_probe_on_the_esc50_layout_with_the_mfcc_baseline_and_a_loader_optio
     assert code == 0
     res = json.loads((tmp_path / "fold5.json").read_text())["results"][0]
     assert [r["split"] for r in res["runs"]] == ["fold 5"] and res["test_folds"] == [5]
-    assert "test folds [5]" in res["protocol"]
+    assert "test folds [5]" in res["protocol_details"] and res["protocol"] == "audiocl"
     assert main(["probe", "--task", "esc50", "--data", str(root), "--baseline", "mfcc", "--test-folds", "9",
                  "--no-progress"]) == 2  # fmt: skip

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from audiocl.cli.embed import add_embedder_arguments, device_of, make_embedder, parse_options, user_errors
+from audiocl.eval.protocols import PROTOCOLS
 
 TASKS = ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv")
 
@@ -39,6 +40,10 @@ def add_parser(sub) -> None:
         "--test-folds", type=int, nargs="+", metavar="K",
         help="k-fold tasks: test on these folds only (e.g. 5 for an encoder pretrained on ESC-50's folds 1-4)",
     )  # fmt: skip
+    p.add_argument(
+        "--protocol", default="audiocl", choices=sorted(PROTOCOLS),
+        help="linear-evaluation protocol: " + "; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()),
+    )  # fmt: skip
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
     p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
     p.add_argument("--no-progress", action="store_true")
@@ -48,6 +53,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audiocl.data.task import load_task
+    from audiocl.eval.protocols import check_protocol
     from audiocl.probe import ProbeOptions, probe_and_report
 
     if not args.checkpoint and not args.baseline:
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         task = load_task(args.task, args.data, **parse_options(args.option, "probe"))
         print(task.summary())
+        check_protocol(args.protocol, task)
         embedders = {}
         if args.checkpoint:
             embedders[args.checkpoint] = make_embedder(args, None)
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             progress=not args.no_progress,
             test_folds=args.test_folds,
+            protocol=args.protocol,
         )
     except user_errors(args) as err:
         print(f"audiocl probe: {err}", file=sys.stderr)

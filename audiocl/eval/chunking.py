@@ -44,16 +44,16 @@ def chunk_centres_s(num_chunks: int, segment_samples: int, hop_samples: int, sam
     return (starts + segment_samples / 2) / sample_rate
 
 
-def clmr_test_crops(num_chunks: int, num_samples: int, segment_samples: int) -> int:
-    """How many of the non-overlapping chunks (hop = segment) CLMR's ``concat_clip`` keeps: all but the last
-    piece of ``torch.split``. A clip of at most one segment (where CLMR's ``torch.cat`` of nothing fails) keeps
-    its one chunk.
+def clmr_test_crops(num_chunks: int) -> int:
+    """How many of a clip's non-overlapping chunks (hop = segment, :func:`chunk_starts`) CLMR's ``concat_clip``
+    keeps: every piece of ``torch.split(audio, segment)`` but the last, i.e. all chunks but the last (the
+    chunks are exactly those pieces, the last one zero-padded). A clip of one chunk keeps it (CLMR's
+    ``torch.cat`` of no pieces would fail there).
 
-    >>> clmr_test_crops(3, 25, 10), clmr_test_crops(3, 30, 10), clmr_test_crops(1, 7, 10)
-    (2, 2, 1)
+    >>> clmr_test_crops(3), clmr_test_crops(1)
+    (2, 1)
     """
-    pieces = math.ceil(num_samples / segment_samples)  # len(torch.split(audio, segment))
-    return max(1, min(num_chunks, pieces - 1))
+    return max(1, num_chunks - 1)
 
 
 def random_crop_start(num_samples: int, segment_samples: int, rng: np.random.Generator) -> int:
