@@ -95,9 +95,27 @@ class BranchConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "nt_xent"  # nt_xent | supcon | bilinear | debiased_nt_xent
+    # nt_xent | supcon | bilinear | debiased_nt_xent | hard_negative_nt_xent | triplet | margin_contrastive
+    name: str = "nt_xent"
     temperature: float | None = None  # None: the loss's default (bilinear has none)
     options: dict = field(default_factory=dict)
+    # A memory queue of this many keys from earlier steps as extra negatives (audiocl.losses.queue); 0 = off.
+    # Any size: writes wrap around, so it holds the latest queue_size keys (one per clip, the last view's).
+    queue_size: int = 0
+    queue_warmup: str = "partial"  # while filling: "partial" uses the keys so far, "full" none until full
+
+
+@dataclass
+class MomentumEncoderConfig:
+    """Keys from an EMA copy of the branches (encoders and heads), MoCo v2 style (audiocl.momentum)."""
+
+    momentum: float | None = None  # EMA decay m in [0, 1), e.g. 0.99 (MoCo: 0.999); None = off
+    schedule: str = "constant"  # constant | cosine-to-1 (BYOL: m rises to 1 along a cosine over max_steps)
+
+
+@dataclass
+class MethodConfig:
+    momentum_encoder: MomentumEncoderConfig = field(default_factory=MomentumEncoderConfig)
 
 
 @dataclass
@@ -157,6 +175,7 @@ class Recipe:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     branches: list[BranchConfig] = field(default_factory=lambda: [BranchConfig()])
     loss: LossConfig = field(default_factory=LossConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -363,6 +382,29 @@ def _check_semantics(recipe: Recipe) -> None:
     need(recipe.optim.schedule in {"cosine", "constant"}, "optim.schedule", "one of cosine, constant")
     need(recipe.optim.lr_scaling in {"none", "linear", "sqrt"}, "optim.lr_scaling", "one of none, linear, sqrt")
     _check_trainer_choices(recipe.trainer, need)
+    _check_negatives(recipe)
+
+
+def _check_negatives(recipe: Recipe) -> None:
+    """The memory queue and the momentum encoder: sizes, choices, and a loss that can use them."""
+    from audiocl.losses import KEY_LOSSES, QUEUE_LOSSES
+    from audiocl.losses.queue import WARMUPS
+    from audiocl.momentum import SCHEDULES
+    from audiocl.validation import choice, finite_number, non_negative_int
+
+    loss, m = recipe.loss, recipe.method.momentum_encoder
+    if _valid(non_negative_int, "loss.queue_size", loss.queue_size) and loss.name not in QUEUE_LOSSES:
+        raise RecipeError(f"loss.queue_size: loss {loss.name!r} takes no queue; use one of {sorted(QUEUE_LOSSES)}")
+    _valid(choice, "loss.queue_warmup", loss.queue_warmup, choices=WARMUPS)
+    _valid(choice, "method.momentum_encoder.schedule", m.schedule, choices=SCHEDULES)
+    if m.momentum is not None:
+        _valid(finite_number, "method.momentum_encoder.momentum", m.momentum, minimum=0, maximum=1)
+        if m.momentum == 1:
+            raise RecipeError("method.momentum_encoder.momentum: must be < 1 (1 never updates the keys' encoder)")
+        if loss.name not in KEY_LOSSES:
+            raise RecipeError(
+                f"method.momentum_encoder: loss {loss.name!r} takes no momentum keys; use one of {sorted(KEY_LOSSES)}"
+            )
 
 
 def _valid(check, where: str, value, **kwargs):

@@ -117,6 +117,7 @@ class ContrastiveMethod(L.LightningModule):
         if recipe.loss.temperature is not None:
             loss_options["temperature"] = recipe.loss.temperature
         self.loss_fn = _build("loss", create_loss, recipe.loss.name, out_dim, **loss_options)
+        self.queue, self.momentum = _negatives_beyond_the_batch(recipe, self.branches, out_dim)
         first = next(iter(self.branches.values()))
         n_classes = recipe.supervised.num_classes
         reads = out_dim if recipe.supervised.input == "projection" else first.embedding_dim
@@ -178,33 +179,71 @@ class ContrastiveMethod(L.LightningModule):
             views = torch.cat([views[:1], views[1:] + v.positive_noise_std * noise])
         return self.augment(views.flatten(0, 1), generator=generator)  # (V*B, T)
 
-    def project(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def project(
+        self, audio: torch.Tensor, branches: nn.ModuleDict | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """(N, T) -> per-branch embeddings h [(N, E_b)] and projections z (N, n_branches * D).
 
         With ``views.to_branches=split`` view ``i`` (rows ``i*B .. (i+1)*B - 1``) is embedded by branch
-        ``i % n_branches`` only, and z is ``(N, D)``: each view in the format of its branch."""
+        ``i % n_branches`` only, and z is ``(N, D)``: each view in the format of its branch. ``branches``: the
+        online ones by default, or the momentum encoder's copy."""
+        branches = self.branches if branches is None else branches
         if self.recipe.views.to_branches == "split":
-            branches = list(self.branches.values())
+            branches = list(branches.values())
             views = audio.unflatten(0, (self.recipe.views.num_views, -1))  # (V, B, T)
             hs, zs = zip(*(branches[i % len(branches)](view) for i, view in enumerate(views)), strict=True)
             return list(hs), torch.cat(zs, dim=0)
-        hs, zs = zip(*(branch(audio) for branch in self.branches.values()), strict=True)
+        hs, zs = zip(*(branch(audio) for branch in branches.values()), strict=True)
         return list(hs), torch.cat(zs, dim=1)
 
-    def contrastive_loss(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """z (V * B, n_branches * D) view-major (or (V * B, D) for ``to_branches=split``) -> the loss over
-        all formats and views."""
-        V, B = self.recipe.views.num_views, labels.shape[0]
+    @torch.no_grad()
+    def momentum_keys(self, audio: torch.Tensor) -> torch.Tensor | None:
+        """The momentum encoder's projections of the views (as :meth:`project`'s z), or None without one.
+
+        It first moves towards the online weights (MoCo updates the key encoder before computing the keys);
+        with GradCache it embeds in chunks of ``trainer.chunk_size`` rows."""
+        if self.momentum is None:
+            return None
+        self.momentum.update(self.branches, self.global_step)
+        chunk = self.recipe.trainer.chunk_size
+        if chunk is None or self.recipe.views.to_branches == "split":
+            return self.project(audio, self.momentum.module)[1]
+        return torch.cat([self.project(part, self.momentum.module)[1] for part in audio.split(chunk)])
+
+    def _as_loss_views(self, z: torch.Tensor, B: int) -> torch.Tensor:
+        """z (V * B, n_branches * D) view-major (or (V * B, D) for ``to_branches=split``) -> (V', B, D)."""
+        V = self.recipe.views.num_views
         if self.recipe.views.to_branches == "split":
-            z = z.view(V, B, -1)  # each view already in its own branch's format
-        else:
-            nb = len(self.branches)
-            z = z.view(V, B, nb, -1).permute(2, 0, 1, 3).reshape(nb * V, B, -1)  # (formats*views, B, D)
+            return z.view(V, B, -1)  # each view already in its own branch's format
+        nb = len(self.branches)
+        return z.view(V, B, nb, -1).permute(2, 0, 1, 3).reshape(nb * V, B, -1)  # (formats*views, B, D)
+
+    def contrastive_loss(self, z: torch.Tensor, labels: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
+        """z (V * B, n_branches * D) view-major (or (V * B, D) for ``to_branches=split``) -> the loss over
+        all formats and views.
+
+        ``keys``: the momentum encoder's projections, in z's layout. With a memory queue, its keys are extra
+        negatives and this step's keys (the last view's; the momentum encoder's when there is one) are
+        enqueued after the loss, so a batch is never its own negative."""
+        B = labels.shape[0]
+        z = self._as_loss_views(z, B)
+        extra = {}
+        if keys is not None:
+            extra["keys"] = keys = self._as_loss_views(keys, B)
         if self.recipe.loss.name == "supcon":
-            # Unlabelled clips get a label of their own: SupCon then treats them as SimCLR anchors.
-            own = -1 - torch.arange(B, device=labels.device)
-            return self.loss_fn(z, labels=torch.where(labels >= 0, labels, own))
-        return self.loss_fn(z)
+            # Unlabelled clips get a label of their own, never reused (across ranks and steps, so also not in
+            # the queue): SupCon then treats them as SimCLR anchors.
+            world, rank = (self.trainer.world_size, self.global_rank) if self._trainer is not None else (1, 0)
+            first = (self.global_step * world + rank) * B
+            own = -1 - first - torch.arange(B, device=labels.device)
+            labels = torch.where(labels >= 0, labels, own)
+            extra["labels"] = labels
+        if self.queue is not None:
+            extra["negatives"], extra["negative_labels"] = self.queue.negatives()
+        loss = self.loss_fn(z, **extra)
+        if self.queue is not None:
+            self.queue.enqueue((z if keys is None else keys)[-1].detach(), labels)
+        return loss
 
     def supervised_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the classifier on the labelled clips, summed over the views (CLAR's
@@ -224,10 +263,11 @@ class ContrastiveMethod(L.LightningModule):
             labels = torch.full((batch["audio"].shape[0],), -1, device=self.device)
         with torch.no_grad():
             audio = self.make_views(batch, generator)
+        keys = self.momentum_keys(audio)
         if not self.automatic_optimization:
-            return self._cached_step(audio, labels)
+            return self._cached_step(audio, labels, keys)
         hs, z = self.project(audio)
-        loss = contrastive = self.contrastive_loss(z, labels)
+        loss = contrastive = self.contrastive_loss(z, labels, keys)
         if self.classifier is not None:
             # The first branch's embedding h, or its projection z (the first out_dim columns of z).
             features = (
@@ -245,7 +285,7 @@ class ContrastiveMethod(L.LightningModule):
     def _distributed(self) -> bool:
         return self._trainer is not None and self.trainer.world_size > 1
 
-    def _cached_step(self, audio: torch.Tensor, labels: torch.Tensor) -> None:
+    def _cached_step(self, audio: torch.Tensor, labels: torch.Tensor, keys: torch.Tensor | None) -> None:
         """GradCache (``trainer.chunk_size``): the loss of the whole batch, the memory of one chunk.
 
         Under DDP the chunks' backward passes run without gradient sync, and the gradients are averaged
@@ -261,7 +301,7 @@ class ContrastiveMethod(L.LightningModule):
             loss = cached_step(
                 lambda chunk: self.project(chunk)[1],
                 audio,
-                lambda z: self.contrastive_loss(z, labels),
+                lambda z: self.contrastive_loss(z, labels, keys),
                 self.recipe.trainer.chunk_size,
                 backward=self.manual_backward,
             )
@@ -321,6 +361,20 @@ class ContrastiveMethod(L.LightningModule):
         )  # fmt: skip
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _negatives_beyond_the_batch(recipe: Recipe, branches: nn.ModuleDict, dim: int):
+    """The recipe's memory queue (``loss.queue_size``) and momentum encoder (``method.momentum_encoder``), or
+    None for each that is off."""
+    from audiocl.losses.queue import MemoryQueue
+    from audiocl.momentum import MomentumEncoder
+
+    loss, m = recipe.loss, recipe.method.momentum_encoder
+    queue = MemoryQueue(loss.queue_size, dim, loss.queue_warmup) if loss.queue_size else None
+    momentum = None
+    if m.momentum is not None:
+        momentum = MomentumEncoder(branches, m.momentum, m.schedule, recipe.trainer.max_steps)
+    return queue, momentum
 
 
 def build_optimizer(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from audiocl.losses.distributed import gather_keys
+from audiocl.losses.distributed import gather_keys, gather_no_grad, rank
 
 # Elements of one (rows, keys) block of similarities: 2**24 float32 = 64 MiB, large enough for full-speed
 # matrix products and small enough that B = 4096 two-view batches train in a few hundred MB.
@@ -69,23 +69,52 @@ def upcast(z: torch.Tensor, similarity: str = "dot") -> torch.Tensor:
 
 
 def anchors_and_keys(
-    z: torch.Tensor, similarity: str, gather_distributed: bool
+    z: torch.Tensor, similarity: str, gather_distributed: bool, keys: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """This rank's embeddings as anchors, all ranks' as keys, and each anchor's own position among the keys.
 
-    Key ``v * M + m`` is view ``v`` of clip ``m`` of the (gathered) batch of ``M`` clips.
+    Key ``v * M + m`` is view ``v`` of clip ``m`` of the (gathered) batch of ``M`` clips. With ``keys`` (the
+    momentum encoder's embeddings of the same views, MoCo style) those are the keys instead: gathered without
+    gradient, since only the anchors' encoder learns.
 
     Shape:
-        - z: ``(V, B, D)``.
+        - z, keys: ``(V, B, D)``.
         - output: anchors ``(V * B, D)``, keys ``(V * M, D)``, self index ``(V * B,)``, and ``M``.
     """
     V, B, D = z.shape
     z = upcast(z, similarity)
-    keys, offset = gather_keys(z, dim=1, enabled=gather_distributed)  # (V, M, D)
-    M = keys.shape[1]
+    if keys is None:
+        k, offset = gather_keys(z, dim=1, enabled=gather_distributed)  # (V, M, D)
+    else:
+        if keys.shape != z.shape:
+            raise ValueError(f"keys must have the anchors' shape {tuple(z.shape)}, got {tuple(keys.shape)}")
+        k = upcast(keys.detach().to(z.dtype), similarity)
+        if gather_distributed:
+            k, offset = gather_no_grad(k, dim=1), rank() * B
+        else:
+            offset = 0
+    M = k.shape[1]
     views, clips = torch.arange(V, device=z.device), torch.arange(B, device=z.device)
     self_index = (views[:, None] * M + offset + clips).flatten()  # (V * B,)
-    return z.reshape(V * B, D), keys.reshape(V * M, D), self_index, M
+    return z.reshape(V * B, D), k.reshape(V * M, D), self_index, M
+
+
+def with_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similarity: str) -> torch.Tensor:
+    """The keys followed by extra negatives (a memory queue's), which carry no gradient.
+
+    Shape:
+        - k: ``(N, D)``; negatives: ``(K, D)`` or None.
+        - output: ``(N + K, D)``.
+    """
+    if negatives is None or negatives.shape[0] == 0:
+        return k
+    if negatives.dim() != 2 or negatives.shape[1] != k.shape[1]:
+        raise ValueError(f"negatives must have shape (K, {k.shape[1]}), got {tuple(negatives.shape)}")
+    return torch.cat([k, upcast(negatives.detach().to(k), similarity)])
+
+
+def num_negatives(negatives: torch.Tensor | None) -> int:
+    return 0 if negatives is None else negatives.shape[0]
 
 
 def _blocks(rows: int, cols: int):

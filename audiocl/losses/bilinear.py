@@ -11,7 +11,12 @@ from audiocl.losses.distributed import gather_keys
 
 
 def bilinear(
-    anchors: torch.Tensor, positives: torch.Tensor, weight: torch.Tensor, *, gather_distributed: bool = True
+    anchors: torch.Tensor,
+    positives: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    gather_distributed: bool = True,
+    negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bilinear contrastive loss of COLA (Saeed, Grangier & Zeghidour 2021, "Contrastive Learning of
     General-Purpose Audio Representations").
@@ -31,9 +36,10 @@ def bilinear(
         positives: ``(B, D)`` head outputs of their positives.
         weight: ``(D, D)`` bilinear matrix ``W``.
         gather_distributed: use all ranks' positives as candidates under ``torch.distributed``.
+        negatives: ``(K, D)`` extra candidates without gradient (a memory queue's earlier positives).
 
     Shape:
-        - anchors, positives: ``(B, D)``; weight: ``(D, D)``.
+        - anchors, positives: ``(B, D)``; weight: ``(D, D)``; negatives: ``(K, D)``.
         - output: ``()``.
 
     >>> a, p, w = torch.randn(8, 16), torch.randn(8, 16), 0.05 * torch.randn(16, 16)
@@ -48,6 +54,8 @@ def bilinear(
     dtype = torch.promote_types(torch.promote_types(anchors.dtype, weight.dtype), torch.float32)
     with full_precision(anchors):
         keys, offset = gather_keys(positives.to(dtype), dim=0, enabled=gather_distributed)  # (M, D)
+        if negatives is not None:
+            keys = torch.cat([keys, negatives.detach().to(keys)])  # (M + K, D)
         logits = (anchors.to(dtype) @ weight.to(dtype)) @ keys.T  # (B, M)
         targets = offset + torch.arange(anchors.shape[0], device=anchors.device)
         return F.cross_entropy(logits, targets)
@@ -63,7 +71,8 @@ class BilinearLoss(nn.Module):
         gather_distributed: use all ranks' positives as candidates under ``torch.distributed``.
 
     Shape:
-        - z: ``(2, B, D)``: anchors ``z[0]``, positives ``z[1]``; labels: ignored.
+        - z: ``(2, B, D)``: anchors ``z[0]``, positives ``z[1]``; labels, negative_labels: ignored.
+        - keys: ``(2, B, D)``, a momentum encoder's (its ``keys[1]`` are the candidates); negatives: ``(K, D)``.
         - output: ``()``.
 
     >>> loss_fn = BilinearLoss(16)
@@ -78,10 +87,22 @@ class BilinearLoss(nn.Module):
         self.weight = nn.Parameter(torch.randn(dim, dim) * 0.05)
         self.gather_distributed = gather_distributed
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        keys: torch.Tensor | None = None,
+        negatives: torch.Tensor | None = None,
+        negative_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if z.dim() != 3 or z.shape[0] != 2:
             raise ValueError(f"BilinearLoss expects z (2, batch, dim): anchors, positives; got {tuple(z.shape)}")
-        return bilinear(z[0], z[1], self.weight, gather_distributed=self.gather_distributed)
+        if keys is not None and keys.shape != z.shape:
+            raise ValueError(f"keys must have the shape of z {tuple(z.shape)}, got {tuple(keys.shape)}")
+        # With a momentum encoder its positives are the candidates, without gradient (MoCo style).
+        positives = z[1] if keys is None else keys[1].detach()
+        return bilinear(z[0], positives, self.weight, gather_distributed=self.gather_distributed, negatives=negatives)
 
     def extra_repr(self) -> str:
         return f"dim={self.weight.shape[0]}"

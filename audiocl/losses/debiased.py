@@ -14,10 +14,12 @@ from audiocl.losses._core import (
     check_temperature,
     full_precision,
     masked_logsumexp,
+    num_negatives,
+    with_negatives,
 )
 
 
-def _check_tau_plus(tau_plus: float) -> None:
+def check_tau_plus(tau_plus: float) -> None:
     if not 0 <= tau_plus < 1:
         raise ValueError(f"tau_plus (class prior) must be in [0, 1), got {tau_plus}")
 
@@ -28,6 +30,8 @@ def debiased_nt_xent(
     tau_plus: float = 0.1,
     *,
     gather_distributed: bool = True,
+    keys: torch.Tensor | None = None,
+    negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Debiased contrastive loss (Chuang et al. 2020, "Debiased Contrastive Learning", eq. 6 and its code).
 
@@ -50,32 +54,59 @@ def debiased_nt_xent(
         temperature: ``t`` (0.5 in the paper's CIFAR10/STL10 runs).
         tau_plus: class prior in ``[0, 1)`` (0.1 for CIFAR10's ten classes).
         gather_distributed: use all ranks' embeddings as negatives under ``torch.distributed``.
+        keys: a momentum encoder's embeddings of the same views, the candidates (MoCo style).
+        negatives: ``(K, D)`` extra negatives without gradient (a memory queue's keys); they count in ``n``.
 
     Shape:
-        - z: ``(V, B, D)`` or ``V`` x ``(B, D)``.
+        - z: ``(V, B, D)`` or ``V`` x ``(B, D)``; keys: as z; negatives: ``(K, D)``.
         - output: ``()``.
 
     >>> debiased_nt_xent(torch.randn(2, 8, 16), temperature=0.5, tau_plus=0.1).shape
     torch.Size([])
     """
-    z = as_views_with_positives(z, "debiased_nt_xent")
+    return debiased_loss(z, temperature, tau_plus, 0.0, gather_distributed, keys, negatives, "debiased_nt_xent")
+
+
+def debiased_loss(
+    z: torch.Tensor | Sequence[torch.Tensor],
+    temperature: float,
+    tau_plus: float,
+    beta: float,
+    gather_distributed: bool,
+    keys: torch.Tensor | None,
+    negatives: torch.Tensor | None,
+    name: str,
+) -> torch.Tensor:
+    """The debiased loss with the negatives' term reweighted by ``exp(beta * s)`` (Robinson et al. 2021);
+    ``beta = 0`` skips the reweighting altogether, so it is Chuang et al.'s loss exactly."""
+    z = as_views_with_positives(z, name)
     V, B, D = z.shape
     check_temperature(temperature)
-    _check_tau_plus(tau_plus)
+    check_tau_plus(tau_plus)
     with full_precision(z):
-        q, k, self_index, M = anchors_and_keys(z, "cosine", gather_distributed)
-        if M < 2:
-            raise ValueError("debiased_nt_xent needs at least 2 clips in the (gathered) batch for negatives")
+        q, k, self_index, M = anchors_and_keys(z, "cosine", gather_distributed, keys)
+        K = num_negatives(negatives)
+        if M < 2 and K == 0:
+            raise ValueError(f"{name} needs at least 2 clips in the (gathered) batch for negatives")
+        k = with_negatives(k, negatives, "cosine")
         dev = z.device
         clip = torch.arange(M, device=dev).repeat(V)  # (V * M,): the class of each key is its clip
+        clip = torch.cat([clip, clip.new_full((K,), M)])  # the extra negatives: a class no anchor has
         q = q / temperature
-        lse_neg = masked_logsumexp(q, k, self_index, clip[self_index], clip)  # (V*B,)
+        n = V * M - V + K  # negatives per anchor
+        if beta == 0:
+            lse_neg = masked_logsumexp(q, k, self_index, clip[self_index], clip)  # (V*B,)
+        else:
+            # log of n * sum_j e^((1 + beta) s_ij) / sum_j e^(beta s_ij): the negatives' sum, each weighted
+            # by its share of e^(beta s), as the reference code's reweight_neg.
+            lse_hard = masked_logsumexp(q * (1 + beta), k, self_index, clip[self_index], clip)
+            lse_weights = masked_logsumexp(q * beta, k, self_index, clip[self_index], clip)
+            lse_neg = math.log(n) + lse_hard - lse_weights
         # Positives of anchor (v, b): key (v', b) = self index + (v' - v) * M, for the views v' != v.
         views = torch.arange(V, device=dev)
         shift = (views[None, :] - views[:, None])[~torch.eye(V, dtype=torch.bool, device=dev)].view(V, V - 1)
         pos_index = self_index.view(V, B, 1) + M * shift[:, None, :]  # (V, B, V - 1)
         pos = torch.einsum("nd,npd->np", q, k[pos_index.view(V * B, V - 1)])  # (V * B, V - 1)
-        n = V * M - V  # negatives per anchor
         floor = math.log(n) - 1 / temperature  # log(n * e^(-1/t))
         # log Ng = lse_neg + log(1 - r) - log(1 - tau_plus), r = tau_plus * n * pos / sum_neg; clamp if r >= 1.
         log_r = (math.log(tau_plus * n) if tau_plus > 0 else -math.inf) + pos - lse_neg[:, None]
@@ -95,7 +126,7 @@ class DebiasedNTXent(nn.Module):
         gather_distributed: use all ranks' embeddings as negatives under ``torch.distributed``.
 
     Shape:
-        - z: ``(V, B, D)``; labels: ignored.
+        - z: ``(V, B, D)``; labels, negative_labels: ignored; keys, negatives: as :func:`debiased_nt_xent`.
         - output: ``()``.
 
     >>> DebiasedNTXent(temperature=0.5, tau_plus=0.1)(torch.randn(2, 8, 16)).shape
@@ -105,11 +136,26 @@ class DebiasedNTXent(nn.Module):
     def __init__(self, temperature: float = 0.5, tau_plus: float = 0.1, gather_distributed: bool = True):
         super().__init__()
         check_temperature(temperature)
-        _check_tau_plus(tau_plus)
+        check_tau_plus(tau_plus)
         self.temperature, self.tau_plus, self.gather_distributed = temperature, tau_plus, gather_distributed
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return debiased_nt_xent(z, self.temperature, self.tau_plus, gather_distributed=self.gather_distributed)
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        keys: torch.Tensor | None = None,
+        negatives: torch.Tensor | None = None,
+        negative_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return debiased_nt_xent(
+            z,
+            self.temperature,
+            self.tau_plus,
+            gather_distributed=self.gather_distributed,
+            keys=keys,
+            negatives=negatives,
+        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, tau_plus={self.tau_plus}"

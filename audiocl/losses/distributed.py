@@ -83,3 +83,13 @@ def gather_keys(x: torch.Tensor, dim: int, enabled: bool = True) -> tuple[torch.
     if not (enabled and is_distributed()):
         return x, 0
     return gather_with_grad(x, dim), rank() * x.shape[dim]
+
+
+def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    """The sum of ``x`` over all ranks, without gradient (counts that normalise a loss); ``x`` outside
+    ``torch.distributed``."""
+    if not is_distributed():
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x

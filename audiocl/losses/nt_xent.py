@@ -14,6 +14,8 @@ from audiocl.losses._core import (
     check_temperature,
     full_precision,
     multi_positive_loss,
+    num_negatives,
+    with_negatives,
 )
 
 
@@ -23,6 +25,8 @@ def nt_xent(
     *,
     similarity: str = "cosine",
     gather_distributed: bool = True,
+    keys: torch.Tensor | None = None,
+    negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """NT-Xent loss (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
     Representations", SimCLR; Spijkervet & Burgoyne 2021, CLMR).
@@ -46,9 +50,12 @@ def nt_xent(
         temperature: ``t`` (SimCLR 0.5 at batch 4096 after tuning 0.1-1.0; CLMR 0.5).
         similarity: ``"cosine"`` (embeddings L2-normalised first) or ``"dot"``.
         gather_distributed: use all ranks' embeddings as negatives under ``torch.distributed``.
+        keys: a momentum encoder's embeddings of the same views ``(V, B, D)``: the candidates are these
+            (without gradient) and ``z`` only anchors, MoCo style. The anchor's own view is never a candidate.
+        negatives: ``(K, D)`` extra negatives without gradient, e.g. :meth:`MemoryQueue.negatives`.
 
     Shape:
-        - z: ``(V, B, D)`` or ``V`` x ``(B, D)``.
+        - z: ``(V, B, D)`` or ``V`` x ``(B, D)``; keys: ``(V, B, D)``; negatives: ``(K, D)``.
         - output: ``()``.
 
     >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
@@ -59,9 +66,12 @@ def nt_xent(
     check_temperature(temperature)
     check_similarity(similarity)
     with full_precision(z):
-        q, k, self_index, M = anchors_and_keys(z, similarity, gather_distributed)
+        q, k, self_index, M = anchors_and_keys(z, similarity, gather_distributed, keys)
+        k = with_negatives(k, negatives, similarity)
         clip = torch.arange(M, device=z.device).repeat(z.shape[0])  # (V * M,): the class of each key is its clip
-        losses = multi_positive_loss(q, k, temperature, self_index, clip, M)
+        # Extra negatives share class M, which no anchor has: never a positive.
+        clip = torch.cat([clip, clip.new_full((num_negatives(negatives),), M)])
+        losses = multi_positive_loss(q, k, temperature, self_index, clip, M + 1)
         return losses.mean()
 
 
@@ -75,6 +85,7 @@ class NTXent(nn.Module):
 
     Shape:
         - z: ``(V, B, D)``, ``V >= 2``; labels: ignored (every clip is its own class).
+        - keys, negatives: as :func:`nt_xent`; negative_labels: ignored.
         - output: ``()``.
 
     >>> loss_fn = NTXent(temperature=0.5)
@@ -88,8 +99,23 @@ class NTXent(nn.Module):
         check_similarity(similarity)
         self.temperature, self.similarity, self.gather_distributed = temperature, similarity, gather_distributed
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return nt_xent(z, self.temperature, similarity=self.similarity, gather_distributed=self.gather_distributed)
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        keys: torch.Tensor | None = None,
+        negatives: torch.Tensor | None = None,
+        negative_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return nt_xent(
+            z,
+            self.temperature,
+            similarity=self.similarity,
+            gather_distributed=self.gather_distributed,
+            keys=keys,
+            negatives=negatives,
+        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, similarity={self.similarity!r}"

@@ -29,4 +29,4 @@ def test_kwargs_reach_the_module():
 
 def test_unknown_name_lists_the_choices():
     with pytest.raises(ValueError, match="nt_xent"):
-        create_loss("triplet", 8)
+        create_loss("lifted_structure", 8)
