@@ -557,7 +557,8 @@ def embed_files(
     A file longer than ``chunks_per_read`` chunks (default the batch size) is never decoded whole: it is read
     a window at a time (:func:`stream_chunks`); shorter files are read whole and their chunks batched with
     their neighbours'. Unreadable files are reported on stderr,
-    skipped, and listed in the output; the rest finish. The ``.npz`` is written to a temporary file next to
+    skipped, and listed in the output; the rest finish. When no file can be read, ValueError and nothing is
+    written. ``out_path`` is never one of the inputs. The ``.npz`` is written to a temporary file next to
     ``out_path`` and moved into place, so a crash never leaves a half-written output.
 
     The ``.npz`` holds, for ``N`` embedded files and ``M`` chunks in all:
@@ -577,6 +578,8 @@ def embed_files(
     pooling = _check_pooling(embedder.pooling if pooling is None else pooling)
     out_path = Path(out_path)
     files = find_audio_files(inputs)
+    if out_path.expanduser().resolve() in {f.expanduser().resolve() for f in files}:
+        raise ValueError(f"{out_path} is one of the inputs: choose another output")
     report = EmbedFilesReport(out_path=out_path)
 
     def skip(path: Path, error: Exception) -> None:
@@ -647,6 +650,8 @@ def embed_files(
         size = 2 * dim if pooling == "mean+max" else dim
         arrays["embeddings"] = np.stack(pooled) if pooled else np.zeros((0, size), np.float32)
     report.num_chunks = len(arrays["chunk_embeddings"])
+    if not report.files:  # a failed run leaves an existing output as it was
+        raise ValueError(f"none of the {len(files)} input file(s) could be read; {out_path} was not written")
     _save_npz_atomic(out_path, arrays)
     return report
 

@@ -591,6 +591,38 @@ def _splits(
     yield "test", train, valid, test
 
 
+def _split_losses(task, usable: np.ndarray) -> dict:
+    """Per split (or fold): ``{"items", "skipped"}``; warns when a split lost items to unreadable files and
+    refuses (ValueError) a split left empty or left without a class that it had."""
+    kept = np.zeros(len(task.items), dtype=bool)
+    kept[usable] = True
+    where = [f"fold {it.fold}" if task.folds else (it.split or "none") for it in task.items]
+    y = task.targets()
+    y = y if task.multilabel else np.eye(len(task.classes), dtype=np.float32)[y]  # (items, classes) either way
+    out = {}
+    for name in dict.fromkeys(where):
+        members = np.array([w == name for w in where])
+        lost = int((members & ~kept).sum())
+        out[name] = {"items": int(members.sum()), "skipped": lost}
+        if not lost:
+            continue
+        if not (members & kept).any():
+            raise ValueError(f"{task.name}: every item of split {name!r} is unreadable ({lost} skipped)")
+        gone = (y[members].sum(0) > 0) & (y[members & kept].sum(0) == 0)
+        if gone.any():
+            names = [task.classes[c] for c in np.flatnonzero(gone)]
+            raise ValueError(
+                f"{task.name}: split {name!r} has no readable item of class(es) {names} any more "
+                f"({lost} unreadable item(s) skipped): fix or remove those files"
+            )
+        warnings.warn(
+            f"{task.name}: {lost} of {out[name]['items']} items of split {name!r} could not be read and are left "
+            "out of its scores",
+            stacklevel=3,
+        )
+    return out
+
+
 def _group_overlap(task, a: np.ndarray, b: np.ndarray) -> int:
     ga = {task.items[i].group for i in a} - {None}
     return len(ga & {task.items[i].group for i in b})
@@ -703,6 +735,7 @@ def run_probe(
     usable = np.array([i for i, c in enumerate(embeddings.chunks) if c is not None], dtype=np.int64)
     if len(usable) == 0:
         raise ValueError(f"no item of task {task.name!r} could be embedded")
+    losses = _split_losses(task, usable)
     y = task.targets()
     metric_names = ("roc_auc", "pr_auc") if multilabel else ("accuracy",)
     runs, per_class, overlap = [], [], 0
@@ -777,6 +810,7 @@ def run_probe(
         "test_folds": sorted(test_folds or task.folds) if task.folds else None,
         "counts": {"items": len(task.items), "embedded": int(len(usable)), "skipped": len(embeddings.skipped)},
         "skipped": [{"path": p, "reason": r} for p, r in embeddings.skipped],
+        "skipped_per_split": losses,
         "group_overlap": int(overlap),
         "notes": getattr(task, "notes", ""),
     }
@@ -861,7 +895,7 @@ def probe_and_report(
     if out is not None:
         write_json(results, out)
     if report is not None:
-        report = Path(report)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(markdown_report(results, plots, relative_to=report.parent))
+        from audiocl.report import write_text
+
+        write_text(markdown_report(results, plots, relative_to=Path(report).parent), report)
     return results

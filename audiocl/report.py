@@ -18,7 +18,60 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["format_table", "markdown_report", "write_json", "plot_projection", "plot_tag_auc"]
+__all__ = [
+    "OutputError",
+    "check_outputs",
+    "format_table",
+    "markdown_report",
+    "write_json",
+    "write_text",
+    "plot_projection",
+    "plot_tag_auc",
+]
+
+
+class OutputError(ValueError):
+    """An output path a command would write is unusable; the message names it and the option."""
+
+
+def check_outputs(
+    outputs: dict[str, str | os.PathLike | None],
+    *,
+    inputs: Sequence[str | os.PathLike] = (),
+    data_roots: Sequence[str | os.PathLike] = (),
+    overwrite: bool = False,
+) -> None:
+    """Refuse unusable outputs before any work is done, with an :class:`OutputError` naming the option.
+
+    Refused: an output that is a folder (or ends in a separator); an output that is one of the ``inputs``
+    (never replace what is read); an existing file inside one of the ``data_roots`` (it may be part of the
+    data set), even with ``overwrite``; two options naming one file; an existing file unless ``overwrite``.
+
+    Args:
+        outputs: option name (e.g. ``"--out"``) -> path, or None for an option not given.
+
+    >>> check_outputs({"--out": "emb.npz"}, inputs=["emb.npz"])  # doctest: +SKIP
+    OutputError: --out emb.npz is also an input: choose another output
+    """
+    seen: dict[Path, str] = {}
+    read = {Path(p).expanduser().resolve() for p in inputs if p is not None}
+    roots = [Path(p).expanduser().resolve() for p in data_roots if p is not None and Path(p).is_dir()]
+    for option, given in outputs.items():
+        if given is None:
+            continue
+        path = Path(given).expanduser()
+        if str(given).endswith(("/", os.sep)) or path.is_dir():
+            raise OutputError(f"{option} {given} is a folder: give a file name")
+        real = path.resolve()
+        if real in read:
+            raise OutputError(f"{option} {given} is also an input: choose another output")
+        if path.exists() and any(real.is_relative_to(root) for root in roots):
+            raise OutputError(f"{option} {given} is a file of the data set being read: choose another output")
+        if real in seen:
+            raise OutputError(f"{option} and {seen[real]} both name {given}: give each its own file")
+        seen[real] = option
+        if path.exists() and not overwrite:
+            raise OutputError(f"{option} {given} exists: pass --overwrite to replace it, or choose another name")
 
 
 def _metric_names(results: Sequence[dict]) -> list[str]:
@@ -49,12 +102,16 @@ def format_table(results: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_json(results: Sequence[dict], path: str | os.PathLike) -> None:
-    """Write ``{"results": [...]}`` to ``path`` (temporary file + rename, so it is never half-written)."""
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` to ``path`` (temporary file + rename: a failed run leaves the old file untouched)."""
     from audiocl.atomic import write_atomic
 
-    text = json.dumps({"results": list(results)}, indent=2) + "\n"
     write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_json(results: Sequence[dict], path: str | os.PathLike) -> None:
+    """Write ``{"results": [...]}`` to ``path`` (temporary file + rename, so it is never half-written)."""
+    write_text(json.dumps({"results": list(results)}, indent=2) + "\n", path)
 
 
 def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] = (), *, relative_to=None) -> str:
@@ -79,6 +136,10 @@ def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] 
         out.append(f"- Protocol `{r.get('protocol', 'audiocl')}`: {r.get('protocol_details', '')}")
         out.append(f"- Aggregation: {r['aggregation']}")
         out.append(f"- Items: {r['counts']['embedded']} embedded of {r['counts']['items']}")
+        lost = {k: v for k, v in r.get("skipped_per_split", {}).items() if v["skipped"]}
+        if lost:
+            parts = ", ".join(f"{k}: {v['skipped']} of {v['items']}" for k, v in lost.items())
+            out.append(f"- **Unreadable items left out**: {parts}")
         if r.get("group_overlap"):
             out.append(f"- **Warning**: {r['group_overlap']} groups occur in both training and test splits")
         out.append("")

@@ -240,6 +240,29 @@ def test_cli_embed_with_the_mfcc_baseline(audio_dir, tmp_path, capsys):
     assert main(["embed", "--baseline", "mfcc", "--checkpoint", "x.ckpt", str(audio_dir), "--out", str(out)]) == 2
 
 
+def test_cli_embed_never_clobbers_an_input_an_existing_output_or_a_folder(audio_dir, tmp_path, capsys):
+    from audiocl.cli import main
+
+    mfcc = ["embed", "--baseline", "mfcc", "--chunk-s", "0.5", "--device", "cpu", "--no-progress"]
+    wav = audio_dir / "a.wav"
+    before = wav.read_bytes()
+    assert main([*mfcc, str(wav), "--out", str(wav), "--overwrite"]) == 2  # the input itself
+    assert "is also an input" in capsys.readouterr().err and wav.read_bytes() == before
+    assert main([*mfcc, str(audio_dir), "--out", str(wav), "--overwrite"]) == 2  # a file inside an input folder
+    assert "is one of the inputs" in capsys.readouterr().err and wav.read_bytes() == before
+    assert main([*mfcc, str(wav), "--out", str(tmp_path)]) == 2  # a folder: refused at start
+    assert "is a folder" in capsys.readouterr().err
+    out = tmp_path / "emb.npz"
+    out.write_bytes(b"a good earlier result")
+    assert main([*mfcc, str(wav), "--out", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"a good earlier result"
+    broken = audio_dir / "sub" / "broken.wav"
+    assert main([*mfcc, str(broken), "--out", str(out), "--overwrite"]) == 2  # every input fails: nothing written
+    assert "was not written" in capsys.readouterr().err and out.read_bytes() == b"a good earlier result"
+    assert main([*mfcc, str(wav), "--out", str(out), "--overwrite"]) == 0
+    assert np.load(out)["embeddings"].shape == (1, 40)
+
+
 @pytest.mark.slow  # imports Lightning through audiocl.methods
 def test_load_encoder_and_random_baseline_from_a_checkpoint(tmp_path, audio_dir):
     from audiocl.checkpoint import save_atomic
@@ -285,7 +308,9 @@ def test_bench_embed_batched_agrees_with_the_per_clip_loop(capsys):
     bench.add_arguments(parser)
     args = parser.parse_args(["--clips", "3", "--seconds", "0.6", "--chunk-s", "0.25", "--repeats", "1"])
     assert bench.run(args) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("Embedder (", "per-clip"))]
+    rows = [
+        line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("Embedder (", "per-clip"))
+    ]
     assert len(rows) == 2
     assert all(float(row[-1]) < 1e-4 for row in rows)  # max |diff| between the two paths
 

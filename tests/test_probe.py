@@ -17,6 +17,7 @@ from audiocl.frontends import LogMel
 from audiocl.probe import (
     ProbeOptions,
     _carve_valid,
+    embed_task,
     fit_probe,
     probe_and_report,
     probe_embeddings,
@@ -24,6 +25,7 @@ from audiocl.probe import (
     score,
     subsample,
 )
+from audiocl.report import markdown_report
 
 FAST = ProbeOptions(max_epochs=150, patience=10)
 
@@ -196,10 +198,12 @@ def test_label_fraction_and_unreadable_items(tmp_path):
     broken.write_bytes(b"not a wav")
     items.append(Item(broken, 0, split="train"))
     task = Task("tones", items, ["low", "mid", "high"], multilabel=False)
-    with pytest.warns(UserWarning, match="groups"):
+    with pytest.warns(UserWarning) as caught:
         for it in items:
             it.group = "same-session"  # one group everywhere: the probe must flag possible leakage
         res = run_probe(task, tiny_embedder(), seeds=(0,), label_fraction=0.34, options=FAST, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert any("groups" in m for m in messages) and any("1 of 19 items of split 'train'" in m for m in messages)
     assert res["runs"][0]["train_items"] == 6  # 2 of 6 per class
     assert res["counts"]["skipped"] == 1 and res["skipped"][0]["path"].endswith("broken.wav")
     assert res["group_overlap"] == 1
@@ -278,3 +282,51 @@ def test_cli_probe_on_the_esc50_layout_with_the_mfcc_baseline_and_a_loader_optio
     assert "test folds [5]" in res["protocol_details"] and res["protocol"] == "audiocl"
     assert main(["probe", "--task", "esc50", "--data", str(root), "--baseline", "mfcc", "--test-folds", "9",
                  "--no-progress"]) == 2  # fmt: skip
+
+
+def test_unreadable_items_are_reported_per_split_and_a_split_left_without_a_class_is_refused(tmp_path):
+    split_of = lambda i: "train" if i < 4 else "valid" if i < 6 else "test"  # noqa: E731
+    items = tone_items(tmp_path, 8, split_of=split_of)
+    emb = embed_task(Task("tones", items, ["low", "mid", "high"], multilabel=False), tiny_embedder(), progress=False)
+    test_items = [i for i, it in enumerate(items) if it.split == "test"]
+    emb.chunks[test_items[0]] = None  # as embed_task leaves an unreadable file
+    emb.skipped.append((str(items[test_items[0]].path), "unreadable"))
+    with pytest.warns(UserWarning, match="1 of 6 items of split 'test' could not be read"):
+        res = run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST)
+    assert res["skipped_per_split"] == {"train": {"items": 12, "skipped": 0}, "valid": {"items": 6, "skipped": 0},
+                                        "test": {"items": 6, "skipped": 1}}  # fmt: skip
+    assert res["runs"][0]["test_items"] == 5
+    assert "Unreadable items left out**: test: 1 of 6" in markdown_report([res])
+    same_class = [i for i in test_items if items[i].target == items[test_items[0]].target]
+    for i in same_class:  # the test split loses every item of one class: refused
+        emb.chunks[i] = None
+    with pytest.raises(ValueError, match="split 'test' has no readable item of class"):
+        run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST)
+    for i in test_items:
+        emb.chunks[i] = None
+    with pytest.raises(ValueError, match="every item of split 'test' is unreadable"):
+        run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST)
+
+
+def test_cli_probe_refuses_to_clobber_outputs_before_any_work(tmp_path, capsys):
+    from layouts import make_csv, make_esc50
+
+    from audiocl.cli import main
+
+    root = make_esc50(tmp_path / "esc50")
+    base = ["probe", "--task", "esc50", "--data", str(root), "--baseline", "mfcc", "--no-progress"]
+    old = tmp_path / "r.json"
+    old.write_text("earlier results")
+    assert main([*base, "--out", str(old)]) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path)]) == 2 and "is a folder" in capsys.readouterr().err
+    assert main([*base, "--out", str(old), "--report", str(old), "--overwrite"]) == 2
+    assert "both name" in capsys.readouterr().err
+    meta = root / "meta" / "esc50.csv"
+    assert main([*base, "--report", str(meta), "--overwrite"]) == 2 and "of the data set" in capsys.readouterr().err
+    assert main([*base, "--out", str(root), "--overwrite"]) == 2 and "is a folder" in capsys.readouterr().err
+    csv = make_csv(tmp_path / "csvtask")  # a CSV task: the listed audio files lie outside the --data file
+    wav = next(p for p in csv.parent.rglob("*.wav"))
+    code = main(["probe", "--task", "csv", "--data", str(csv), "--baseline", "mfcc", "--report", str(wav),
+                 "--overwrite", "--no-progress"])  # fmt: skip
+    assert code == 2 and "is also an input" in capsys.readouterr().err
+    assert old.read_text() == "earlier results"

@@ -89,20 +89,28 @@ def add_parser(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or list files (.txt)")
-    p.add_argument("--out", required=True, help="output .npz (written atomically)")
+    p.add_argument("--out", required=True, help="output .npz (written atomically; never one of the inputs)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--pooling", default="mean", choices=("mean", "max", "mean+max", "none"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_embedder_arguments(p)
     p.set_defaults(func=run)
 
 
+def read_paths(args: argparse.Namespace) -> list:
+    """The files a command reads besides its data: never to be overwritten by an output."""
+    return [p for p in (args.checkpoint, args.recipe) if p]
+
+
 def run(args: argparse.Namespace) -> int:
     from audiocl.embed import embed_files
+    from audiocl.report import check_outputs
 
     if (args.checkpoint is None) == (args.baseline is None):
         print("audiocl embed: give exactly one of --checkpoint CKPT or --baseline random|mfcc", file=sys.stderr)
         return 2
     try:
+        check_outputs({"--out": args.out}, inputs=[*args.inputs, *read_paths(args)], overwrite=args.overwrite)
         embedder = make_embedder(args, args.baseline, pooling=args.pooling)
         report = embed_files(embedder, args.inputs, args.out, progress=not args.no_progress)
     except user_errors(args) as err:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audiocl.cli.embed import add_embedder_arguments, device_of, make_embedder, parse_options, user_errors
+from audiocl.cli.embed import (
+    add_embedder_arguments,
+    device_of,
+    make_embedder,
+    parse_options,
+    read_paths,
+    user_errors,
+)
 from audiocl.eval.protocols import PROTOCOLS
 
 TASKS = ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv")
@@ -27,8 +34,9 @@ def add_parser(sub) -> None:
         "--option", "--task-option", dest="option", action="append", default=[], metavar="KEY=VALUE",
         help="loader option, value parsed as YAML (e.g. convention=12, esc10=true, split=won, target=pitch)",
     )  # fmt: skip
-    p.add_argument("--out", help="results JSON")
-    p.add_argument("--report", help="markdown report")
+    p.add_argument("--out", help="results JSON (written atomically)")
+    p.add_argument("--report", help="markdown report (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out or --report")
     p.add_argument("--plot", metavar="DIR", help="write a 2-D projection (and per-tag ROC-AUC) PNGs here")
     p.add_argument("--projection", default="pca", choices=("pca", "tsne"))
     p.add_argument(
@@ -55,12 +63,20 @@ def run(args: argparse.Namespace) -> int:
     from audiocl.data.task import load_task
     from audiocl.eval.protocols import check_protocol
     from audiocl.probe import ProbeOptions, probe_and_report
+    from audiocl.report import check_outputs
 
     if not args.checkpoint and not args.baseline:
         print("audiocl probe: give --checkpoint CKPT and/or --baseline random|mfcc", file=sys.stderr)
         return 2
     try:
+        check_outputs(
+            {"--out": args.out, "--report": args.report}, inputs=[args.data, *read_paths(args)],
+            data_roots=[args.data], overwrite=args.overwrite,
+        )  # fmt: skip
         task = load_task(args.task, args.data, **parse_options(args.option, "probe"))
+        check_outputs(
+            {"--out": args.out, "--report": args.report}, inputs=[it.path for it in task.items], overwrite=True
+        )  # fmt: skip (items may live outside the root: a CSV task's paths)
         print(task.summary())
         check_protocol(args.protocol, task)
         embedders = {}
