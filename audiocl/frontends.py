@@ -289,8 +289,9 @@ class LogMel(_MelFrontend):
 
     ``log(mel(|STFT(x)| ** power) + log_offset)``. COLA's code (``cola/data.py``, ``tf.signal``) frames 25 ms
     Hann windows every 10 ms without centring, zero-pads them to a 1024-point FFT, takes the magnitude,
-    applies 64 HTK-scale unnormalised triangles from 60 to 7800 Hz and a natural log; it clips at 1e-5 where
-    we add ``log_offset`` (smooth, and keeps the gradient).
+    applies 64 HTK-scale unnormalised triangles from 60 to 7800 Hz, clips at 1e-5 and takes the natural log:
+    ``log_floor=1e-5`` does the same (the COLA recipe sets it). By default we add ``log_offset`` instead, which is
+    smooth and keeps the gradient of quiet bands.
 
     Args:
         sample_rate: input rate in Hz.
@@ -299,7 +300,8 @@ class LogMel(_MelFrontend):
         n_mels: mel bands.
         f_min_hz: lower edge of the lowest band.
         f_max_hz: upper edge of the highest band (<= sample_rate / 2); None means the Nyquist frequency.
-        log_offset: added before the natural log.
+        log_offset: added before the natural log (when ``log_floor`` is None).
+        log_floor: when set, ``log(max(mel, log_floor))`` instead (COLA's code: 1e-5), with no offset.
         n_fft: FFT size (>= window); None picks the smallest power of two that holds the window.
         power: 1 (magnitude, COLA) or 2 (power).
         mel_scale: "htk" (COLA, TensorFlow) or "slaney" (librosa's default).
@@ -325,6 +327,7 @@ class LogMel(_MelFrontend):
         f_max_hz: float | None = 7800.0,
         log_offset: float = 1e-6,
         *,
+        log_floor: float | None = None,
         n_fft: int | None = 1024,
         power: float = 1.0,
         mel_scale: str = "htk",
@@ -334,12 +337,16 @@ class LogMel(_MelFrontend):
         super().__init__(sample_rate, win_ms, hop_ms, n_fft, center, n_mels, f_min_hz, f_max_hz, mel_scale, norm)
         if power <= 0 or log_offset <= 0:
             raise ValueError(f"power and log_offset must be > 0, got power={power}, log_offset={log_offset}")
+        if log_floor is not None and not log_floor > 0:
+            raise ValueError(f"log_floor={log_floor} must be > 0 (or None: add log_offset instead)")
         self.freq_bins, self.power, self.log_offset = n_mels, float(power), float(log_offset)
+        self.log_floor = None if log_floor is None else float(log_floor)
 
     def forward(self, x: Tensor) -> Tensor:
         dtype, x = x.dtype, x.to(_compute_dtype(x))
         mel = apply_freq_matrix(self.fb.to(x), self._power(x, self.power))  # (B, n_mels, T)
-        return torch.log(mel + self.log_offset).unsqueeze(1).to(dtype).contiguous()
+        mel = mel + self.log_offset if self.log_floor is None else mel.clamp_min(self.log_floor)
+        return torch.log(mel).unsqueeze(1).to(dtype).contiguous()
 
 
 class MFCC(_MelFrontend):

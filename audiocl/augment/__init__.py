@@ -24,7 +24,7 @@ from audiocl.augment.filters import BandPass, HighPass, LowPass
 from audiocl.augment.gain import Gain, PolarityInversion
 from audiocl.augment.noise import AddNoise
 from audiocl.augment.pitch import PitchShift, Speed, TimeStretch
-from audiocl.augment.presets import clar, clmr, cola, create_augment, none
+from audiocl.augment.presets import clar, clar_six, clmr, cola, create_augment, none
 from audiocl.augment.reverb import ImpulseResponse, Reverb
 from audiocl.augment.spectral import FrequencyMask, SpecTimeMask
 from audiocl.augment.time import Fade, TimeMask, TimeShift
@@ -53,6 +53,7 @@ __all__ = [
     "TimeStretch",
     "Transform",
     "clar",
+    "clar_six",
     "clmr",
     "cola",
     "create_augment",

@@ -43,9 +43,23 @@ def default_generator(generator: torch.Generator | None) -> torch.Generator:
     return generator if generator is not None else torch.default_generator
 
 
-def uniform(batch: int, low: float, high: float, generator: torch.Generator) -> Tensor:
-    """``batch`` float64 draws from U[low, high) on the CPU."""
-    return low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+def uniform(batch: int, low: float, high: float, generator: torch.Generator, step: float | None = None) -> Tensor:
+    """``batch`` float64 draws from U[low, high) on the CPU; with a ``step``, uniform over the grid
+    ``low, low + step, ...`` up to ``high`` included (e.g. whole dB or whole cents, as some papers' code draws).
+    """
+    if step is None:
+        return low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+    count = int((high - low) / step + 1e-9)  # the grid's last index
+    return low + step * torch.randint(count + 1, (batch,), generator=generator).double()
+
+
+def check_step(name: str, step: float | None) -> float | None:
+    """``step`` as a float, or None; raise ValueError unless it is positive (names the parameter)."""
+    if step is None:
+        return None
+    if not step > 0:
+        raise ValueError(f"{name}={step} must be positive (or None: any value in the range)")
+    return float(step)
 
 
 def randint(batch: int, low: int, high: int, generator: torch.Generator) -> Tensor:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, Transform, check_range, uniform
+from audiocl.augment.base import FFT_CHUNK, Transform, check_range, check_step, uniform
 
 
 def fast_len(n: int) -> int:
@@ -146,17 +146,27 @@ class _Filter(Transform):
 
 
 class _CutoffFilter(_Filter):
-    """A low- or high-pass (``kind``) with a cutoff drawn per example, uniform in Hz."""
+    """A low- or high-pass (``kind``) with a cutoff drawn per example, uniform in Hz (on a grid of ``step_hz``
+    when given: CLMR's code draws whole Hz)."""
 
     kind: str
 
-    def __init__(self, sample_rate: int, min_cutoff_hz: float, max_cutoff_hz: float, order: int, p: float) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        min_cutoff_hz: float,
+        max_cutoff_hz: float,
+        order: int,
+        p: float,
+        step_hz: float | None = None,
+    ) -> None:
         super().__init__(sample_rate, order, p)
         self._check_hz("cutoff_hz", min_cutoff_hz, max_cutoff_hz)
         self.min_cutoff_hz, self.max_cutoff_hz = float(min_cutoff_hz), float(max_cutoff_hz)
+        self.step_hz = check_step("step_hz", step_hz)
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
-        return {"cutoff_hz": uniform(batch, self.min_cutoff_hz, self.max_cutoff_hz, generator)}
+        return {"cutoff_hz": uniform(batch, self.min_cutoff_hz, self.max_cutoff_hz, generator, self.step_hz)}
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         cutoff = params["cutoff_hz"]
@@ -189,8 +199,9 @@ class LowPass(_CutoffFilter):
         max_cutoff_hz: float = 7500.0,
         order: int = 2,
         p: float = 1.0,
+        step_hz: float | None = None,
     ) -> None:
-        super().__init__(sample_rate, min_cutoff_hz, max_cutoff_hz, order, p)
+        super().__init__(sample_rate, min_cutoff_hz, max_cutoff_hz, order, p, step_hz)
 
 
 class HighPass(_CutoffFilter):
@@ -215,8 +226,9 @@ class HighPass(_CutoffFilter):
         max_cutoff_hz: float = 2400.0,
         order: int = 2,
         p: float = 1.0,
+        step_hz: float | None = None,
     ) -> None:
-        super().__init__(sample_rate, min_cutoff_hz, max_cutoff_hz, order, p)
+        super().__init__(sample_rate, min_cutoff_hz, max_cutoff_hz, order, p, step_hz)
 
 
 class BandPass(_Filter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import Transform, check_range, uniform
+from audiocl.augment.base import Transform, check_range, check_step, uniform
 
 
 class PolarityInversion(Transform):
@@ -29,7 +29,8 @@ class PolarityInversion(Transform):
 class Gain(Transform):
     """Multiply by a gain drawn per example, uniform in dB over ``[min_gain_db, max_gain_db]``.
 
-    Defaults -20..-1 dB are CLMR's (torchaudio-augmentations ``Gain``).
+    ``step_db`` draws from the grid ``min_gain_db, min_gain_db + step_db, ...`` instead (CLMR's code draws whole
+    dB: ``step_db=1``).
 
     Shape:
         - x: ``(batch, samples)``; output: same.
@@ -39,13 +40,16 @@ class Gain(Transform):
     0.501
     """
 
-    def __init__(self, min_gain_db: float = -20.0, max_gain_db: float = -1.0, p: float = 1.0) -> None:
+    def __init__(
+        self, min_gain_db: float = -20.0, max_gain_db: float = -1.0, step_db: float | None = None, p: float = 1.0
+    ) -> None:
         super().__init__(p)
         check_range("gain_db", min_gain_db, max_gain_db)
         self.min_gain_db, self.max_gain_db = float(min_gain_db), float(max_gain_db)
+        self.step_db = check_step("step_db", step_db)
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
-        return {"gain_db": uniform(batch, self.min_gain_db, self.max_gain_db, generator)}
+        return {"gain_db": uniform(batch, self.min_gain_db, self.max_gain_db, generator, self.step_db)}
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return x * (10.0 ** (params["gain_db"] / 20.0))[:, None]
@@ -54,4 +58,4 @@ class Gain(Transform):
         return 10.0 ** (params["gain_db"] / 20.0)
 
     def extra_repr(self) -> str:
-        return f"min_gain_db={self.min_gain_db}, max_gain_db={self.max_gain_db}, p={self.p}"
+        return f"min_gain_db={self.min_gain_db}, max_gain_db={self.max_gain_db}, step_db={self.step_db}, p={self.p}"

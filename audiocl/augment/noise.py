@@ -35,11 +35,13 @@ def color_noise(white: Tensor, exponent: Tensor) -> Tensor:
 
 
 class AddNoise(Transform):
-    """Add noise at an SNR drawn per example, uniform in dB over ``[min_snr_db, max_snr_db]``.
+    """Add noise at an SNR drawn per example in ``[min_snr_db, max_snr_db]``.
 
-    The SNR is measured against each example's mean power over the whole segment, so a silent
-    example stays silent. ``colors`` is the set of noise colours drawn from per example
-    (white: flat, pink: -3 dB/octave, brown: -6 dB/octave).
+    ``snr_scale="db"`` draws the SNR uniformly in dB; ``"amplitude"`` draws the noise-to-signal amplitude ratio
+    uniformly in ``[10**(-max_snr_db / 20), 10**(-min_snr_db / 20)]`` instead, as torchaudio-augmentations'
+    ``Noise`` does (most draws then lie near the lowest SNR). The SNR is measured against each example's mean
+    power over the whole segment, so a silent example stays silent. ``colors`` is the set of noise colours
+    drawn from per example (white: flat, pink: -3 dB/octave, brown: -6 dB/octave).
 
     Shape:
         - x: ``(batch, samples)``; output: same.
@@ -57,9 +59,13 @@ class AddNoise(Transform):
         max_snr_db: float = 30.0,
         colors: Sequence[str] = ("white",),
         p: float = 1.0,
+        snr_scale: str = "db",
     ) -> None:
         super().__init__(p)
         check_range("snr_db", min_snr_db, max_snr_db)
+        if snr_scale not in ("db", "amplitude"):
+            raise ValueError(f"snr_scale={snr_scale!r} must be 'db' or 'amplitude'")
+        self.snr_scale = snr_scale
         if isinstance(colors, str):
             colors = (colors,)
         unknown = [c for c in colors if c not in NOISE_COLORS]
@@ -71,8 +77,13 @@ class AddNoise(Transform):
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         color = torch.randint(len(self.colors), (batch,), generator=generator)
+        if self.snr_scale == "db":
+            snr_db = uniform(batch, self.min_snr_db, self.max_snr_db, generator)
+        else:  # the amplitude ratio uniform, then in dB
+            ratio = uniform(batch, 10.0 ** (-self.max_snr_db / 20), 10.0 ** (-self.min_snr_db / 20), generator)
+            snr_db = -20.0 * ratio.log10()
         return {
-            "snr_db": uniform(batch, self.min_snr_db, self.max_snr_db, generator),
+            "snr_db": snr_db,
             "exponent": self._exponents[color],
             "seed": row_seeds(batch, generator),  # of each example's noise
         }
@@ -83,4 +94,7 @@ class AddNoise(Transform):
         return x + noise * signal_rms * (10.0 ** (-params["snr_db"] / 20.0))[:, None]
 
     def extra_repr(self) -> str:
-        return f"min_snr_db={self.min_snr_db}, max_snr_db={self.max_snr_db}, colors={self.colors}, p={self.p}"
+        return (
+            f"min_snr_db={self.min_snr_db}, max_snr_db={self.max_snr_db}, snr_scale={self.snr_scale!r}, "
+            f"colors={self.colors}, p={self.p}"
+        )

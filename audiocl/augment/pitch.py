@@ -34,7 +34,7 @@ import math
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, STFT_CHUNK, Transform, check_range, uniform
+from audiocl.augment.base import FFT_CHUNK, STFT_CHUNK, Transform, check_range, check_step, uniform
 from audiocl.augment.filters import filter_rows, take_rows
 
 
@@ -395,7 +395,8 @@ class _Stretcher(Transform):
 class PitchShift(_Stretcher):
     """Shift the pitch by a per-example amount uniform in ``[min_semitones, max_semitones]``; keep the length.
 
-    Amounts are continuous (no quantisation). ``method="phase_vocoder"`` (default) resamples, then
+    Amounts are continuous, or on the grid ``min_semitones, min_semitones + step_semitones, ...`` with a
+    ``step_semitones`` (CLMR's code draws whole cents: ``0.01``). ``method="phase_vocoder"`` (default) resamples, then
     stretches with an STFT of ``n_fft`` (default: ~46 ms, 1024 at 22.05 kHz) and ``hop_length``
     (default ``n_fft // 4``); ``method="wsola"`` stretches in the time domain instead (sox's sizes, no
     ``n_fft``/``hop_length``): ~8x faster, cleaner on tones, rougher on transients and dense mixes (see
@@ -418,15 +419,17 @@ class PitchShift(_Stretcher):
         hop_length: int | None = None,
         p: float = 1.0,
         method: str = "phase_vocoder",
+        step_semitones: float | None = None,
     ) -> None:
         super().__init__(sample_rate, n_fft, hop_length, p, method)
         check_range("semitones", min_semitones, max_semitones)
         if max(abs(min_semitones), abs(max_semitones)) > 48:
             raise ValueError("semitones must lie within [-48, 48] (four octaves)")
         self.min_semitones, self.max_semitones = float(min_semitones), float(max_semitones)
+        self.step_semitones = check_step("step_semitones", step_semitones)
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
-        return {"semitones": uniform(batch, self.min_semitones, self.max_semitones, generator)}
+        return {"semitones": uniform(batch, self.min_semitones, self.max_semitones, generator, self.step_semitones)}
 
     def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
         return params["semitones"].argsort()  # the resampled length follows the lowest shift of a chunk

@@ -9,13 +9,16 @@ from torch import Tensor
 
 from audiocl.augment.base import Transform, check_range, row_noise, row_seeds, uniform
 
-FADE_SHAPES = ("linear", "logarithmic", "exponential", "quarter_sine", "half_sine")
+FADE_SHAPES = ("linear", "logarithmic", "exponential", "quarter_sine", "half_sine", "clar_exponential")
+CLAR_FADE_SHAPES = ("linear", "clar_exponential", "logarithmic", "quarter_sine", "half_sine")  # utils.add_fade's 0-4
 
 
 def fade_curve(ramp: Tensor, shape: Tensor) -> Tensor:
-    """Map a 0..1 ramp to a gain curve, shape chosen per row (index into ``FADE_SHAPES``).
+    """Map a 0..1 ramp ``r`` to a gain curve, shape chosen per row (index into ``FADE_SHAPES``).
 
-    The curves are torchaudio's ``Fade`` shapes, clamped to [0, 1].
+    torchaudio's ``Fade`` shapes (linear ``r``, logarithmic ``log10(0.1 + r) + 1``, exponential
+    ``2**((r - 1) * 5)``, quarter sine, half sine) and CLAR's exponential ``2**(r - 1) * r`` (its
+    ``utils.add_fade``), clamped to [0, 1].
 
     Shape:
         - ramp: ``(batch, samples)``; shape: ``(batch,)`` int64; output: same as ramp.
@@ -26,15 +29,29 @@ def fade_curve(ramp: Tensor, shape: Tensor) -> Tensor:
     curve = torch.where(shape == 2, torch.pow(2.0, (ramp - 1) * 5), curve)
     curve = torch.where(shape == 3, torch.sin(ramp * (torch.pi / 2)), curve)
     curve = torch.where(shape == 4, torch.sin(ramp * torch.pi - torch.pi / 2) / 2 + 0.5, curve)
+    curve = torch.where(shape == 5, torch.pow(2.0, ramp - 1) * ramp, curve)
     return curve.clamp(0, 1)
+
+
+def edge_ramp(distance: Tensor, length: Tensor) -> Tensor:
+    """0..1 over the first ``length`` samples from an edge (``distance`` 0 .. ``length - 1``), 1 beyond.
+
+    As ``numpy.linspace(0, 1, length)``: the ramp reaches 1 on its last sample; ``length`` 0 leaves every
+    sample at 1.
+
+    Shape:
+        - distance: ``(1, samples)`` (samples from the edge); length: ``(batch, 1)``; output: ``(batch, samples)``.
+    """
+    return torch.where(distance < length, distance / (length - 1).clamp_min(1), 1.0)
 
 
 class Fade(Transform):
     """Fade in at the start and out at the end, lengths and curve drawn per example.
 
-    Each fade lasts a fraction of the segment uniform in ``[0, max_fade_in_fraction]`` (resp. out); the
-    curve is drawn uniformly from ``shapes`` (any of ``FADE_SHAPES``). Defaults are CLAR's: up to half
-    of the signal per side, linear, logarithmic or exponential with probability 1/3 each.
+    Each fade lasts a whole number of samples uniform in ``0 .. floor(max_fade_in_fraction * samples) - 1``
+    (resp. out), and rises (falls) along one curve drawn per example from ``shapes`` (any of
+    ``FADE_SHAPES``), the same at both ends. Defaults are CLAR's code (``utils.add_fade``): up to half the
+    segment per side, one of its five curves with equal chance.
 
     Shape:
         - x: ``(batch, samples)``; output: same.
@@ -48,7 +65,7 @@ class Fade(Transform):
         self,
         max_fade_in_fraction: float = 0.5,
         max_fade_out_fraction: float = 0.5,
-        shapes: Sequence[str] = ("linear", "logarithmic", "exponential"),
+        shapes: Sequence[str] = CLAR_FADE_SHAPES,
         p: float = 1.0,
     ) -> None:
         super().__init__(p)
@@ -65,21 +82,24 @@ class Fade(Transform):
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         pick = torch.randint(len(self.shapes), (batch,), generator=generator)
-        return {
-            "fade_in_fraction": uniform(batch, 0.0, self.max_fade_in_fraction, generator),
-            "fade_out_fraction": uniform(batch, 0.0, self.max_fade_out_fraction, generator),
+        return {  # where in the range of lengths each fade lies: the segment's length is known in apply only
+            "fade_in_position": torch.rand(batch, generator=generator, dtype=torch.float64),
+            "fade_out_position": torch.rand(batch, generator=generator, dtype=torch.float64),
             "shape": self._shape_index[pick],
         }
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         samples = x.shape[-1]
         n = torch.arange(samples, device=x.device, dtype=x.dtype)[None, :]
-        fade_in = (params["fade_in_fraction"] * samples)[:, None].clamp_min(1)
-        fade_out = (params["fade_out_fraction"] * samples)[:, None].clamp_min(1)
-        ramp_in = (n / fade_in).clamp(max=1)  # 0 at the first sample, 1 from fade_in on
-        ramp_out = ((samples - 1 - n) / fade_out).clamp(max=1)  # 0 at the last sample
+        longest_in = int(self.max_fade_in_fraction * samples)
+        longest_out = int(self.max_fade_out_fraction * samples)
+        fade_in = (params["fade_in_position"] * longest_in).floor()[:, None]
+        fade_out = (params["fade_out_position"] * longest_out).floor()[:, None]
         shape = params["shape"]
-        return x * fade_curve(ramp_in, shape) * fade_curve(ramp_out, shape)
+        # add_fade's ramps are linspace(0, 1, length) read forwards at the start and backwards at the end, so a
+        # one-sample fade silences the first sample but leaves the last one as it is.
+        ramp_out = edge_ramp(samples - 1 - n, fade_out).masked_fill(fade_out == 1, 1.0)
+        return x * fade_curve(edge_ramp(n, fade_in), shape) * fade_curve(ramp_out, shape)
 
     def extra_repr(self) -> str:
         return (
@@ -91,9 +111,10 @@ class Fade(Transform):
 class TimeMask(Transform):
     """Replace one stretch of each example by silence or noise.
 
-    The stretch lasts a fraction of the segment uniform in ``[min_fraction, max_fraction]`` and starts
-    anywhere it fits. ``fill="zeros"`` silences it; ``fill="noise"`` puts Gaussian noise at the
-    example's RMS level. Defaults are CLAR's (at most 1/8 of the signal).
+    The stretch lasts ``floor(fraction * samples)`` samples, the fraction uniform in ``[min_fraction,
+    max_fraction]``, and starts anywhere it fits. ``fill="zeros"`` silences it; ``fill="noise"`` puts Gaussian
+    noise there, at the example's RMS level or, with ``noise_std``, at that fixed standard deviation (CLAR's
+    code: ``time_masking`` fills 1/8 of the clip with N(0, 0.01**2)).
 
     Shape:
         - x: ``(batch, samples)``; output: same.
@@ -104,7 +125,12 @@ class TimeMask(Transform):
     """
 
     def __init__(
-        self, min_fraction: float = 0.0, max_fraction: float = 0.125, fill: str = "zeros", p: float = 1.0
+        self,
+        min_fraction: float = 0.0,
+        max_fraction: float = 0.125,
+        fill: str = "zeros",
+        p: float = 1.0,
+        noise_std: float | None = None,
     ) -> None:
         super().__init__(p)
         check_range("fraction", min_fraction, max_fraction, min_value=0.0)
@@ -112,7 +138,10 @@ class TimeMask(Transform):
             raise ValueError(f"max_fraction={max_fraction} must be <= 1 (a fraction of the segment)")
         if fill not in ("zeros", "noise"):
             raise ValueError(f"fill={fill!r} must be 'zeros' or 'noise'")
+        if noise_std is not None and (fill != "noise" or not noise_std >= 0):
+            raise ValueError(f"noise_std={noise_std} needs fill='noise' and must be >= 0")
         self.min_fraction, self.max_fraction, self.fill = float(min_fraction), float(max_fraction), fill
+        self.noise_std = None if noise_std is None else float(noise_std)
 
     def randomize_parameters(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         params = {
@@ -125,18 +154,19 @@ class TimeMask(Transform):
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         samples = x.shape[-1]
-        width = (params["fraction"] * samples).round()
+        width = (params["fraction"] * samples).floor()
         start = (params["start"] * (samples - width + 1)).floor().clamp(max=samples - width)
         n = torch.arange(samples, device=x.device, dtype=x.dtype)[None, :]
         masked = (n >= start[:, None]) & (n < (start + width)[:, None])
         if self.fill == "zeros":
             return x.masked_fill(masked, 0.0)
-        rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
-        noise = row_noise(params["seed"], samples, x) * rms
+        level = x.pow(2).mean(dim=1, keepdim=True).sqrt() if self.noise_std is None else self.noise_std
+        noise = row_noise(params["seed"], samples, x) * level
         return torch.where(masked, noise, x)
 
     def extra_repr(self) -> str:
-        return f"fraction=[{self.min_fraction}, {self.max_fraction}], fill={self.fill!r}, p={self.p}"
+        std = "" if self.noise_std is None else f", noise_std={self.noise_std}"
+        return f"fraction=[{self.min_fraction}, {self.max_fraction}], fill={self.fill!r}{std}, p={self.p}"
 
 
 class TimeShift(Transform):

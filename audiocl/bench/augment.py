@@ -13,7 +13,7 @@ cheaper where a transform is left out (the benchmark prints the same list):
   ``ApplyImpulseResponse`` (p=0.6) over generated impulse responses, which audiocl's ``ImpulseResponse``
   row runs on the same files.
 - torch-audiomentations: no delay either (left out); reverb is ``ApplyImpulseResponse`` (p=0.6) over the
-  same impulse responses; noise is ``AddColoredNoise`` with a flat spectrum (white) at 40-80 dB SNR; the
+  same impulse responses; noise is ``AddColoredNoise`` with a flat spectrum (white) at 0-60 dB SNR; the
   filters are julius' windowed-sinc FIR filters, not order-2 responses; its ``PitchShift`` is a phase
   vocoder that draws from the ratios its sample rate makes fast (within -7..7 semitones), not a continuous
   range; its ``OneOf`` picks one transform for the whole batch, so CLMR's one-of high-pass or low-pass
@@ -62,7 +62,8 @@ SUBSTITUTIONS = {
     "torch-audiomentations": [
         "delay (p=0.3): left out (no such transform)",
         "reverb (p=0.6): ApplyImpulseResponse over the generated impulse responses",
-        "noise: AddColoredNoise with f_decay 0 (white), 40-80 dB SNR",
+        "noise: AddColoredNoise with f_decay 0 (white), 0-60 dB SNR, uniform in dB "
+        "(ours draws the amplitude ratio uniformly, as CLMR did)",
         "high/low-pass one-of (p=0.8 per clip): HighPassFilter p=0.4 and LowPassFilter p=0.4, independent "
         "(its OneOf chooses per batch); julius FIR filters, not order 2",
         "pitch shift: phase vocoder over its fast ratios in -7..7 semitones (discrete), not WSOLA",
@@ -123,8 +124,8 @@ def _audiomentations(am, ir_folder: str) -> tuple[dict, object]:
     12 dB/octave = order 2."""
     rows = {
         "polarity": am.PolarityInversion(p=1.0),
-        "noise (SNR 40-80 dB)": am.AddGaussianSNR(40, 80, p=1.0),
-        "gain (-20..-1 dB)": am.Gain(-20, -1, p=1.0),
+        "noise (SNR 0-60 dB)": am.AddGaussianSNR(0, 60, p=1.0),
+        "gain (-20..-2 dB)": am.Gain(-20, -2, p=1.0),
         "high-pass 200-1200 Hz": am.HighPassFilter(200, 1200, 12, 12, p=1.0),
         "low-pass 2200-4000 Hz": am.LowPassFilter(2200, 4000, 12, 12, p=1.0),
         "pitch shift (WSOLA)": am.PitchShift(-7, 7, p=1.0),
@@ -134,8 +135,8 @@ def _audiomentations(am, ir_folder: str) -> tuple[dict, object]:
     chain = am.Compose(
         [
             am.PolarityInversion(p=0.8),
-            am.AddGaussianSNR(40, 80, p=0.01),
-            am.Gain(-20, -1, p=0.3),
+            am.AddGaussianSNR(0, 60, p=0.01),
+            am.Gain(-20, -2, p=0.3),
             am.OneOf([am.HighPassFilter(200, 1200, 12, 12, p=1.0), am.LowPassFilter(2200, 4000, 12, 12, p=1.0)], p=0.8),
             am.PitchShift(-7, 7, p=0.6),
             am.ApplyImpulseResponse(ir_folder, p=0.6),
@@ -157,8 +158,8 @@ def _torch_audiomentations(ta, ir_folder: str) -> tuple[dict, object, str | None
 
     rows = {
         "polarity": ta.PolarityInversion(p=1.0, **kw),
-        "noise (SNR 40-80 dB)": ta.AddColoredNoise(40, 80, min_f_decay=0.0, max_f_decay=0.0, p=1.0, **kw),
-        "gain (-20..-1 dB)": ta.Gain(-20, -1, p=1.0, **kw),
+        "noise (SNR 0-60 dB)": ta.AddColoredNoise(0, 60, min_f_decay=0.0, max_f_decay=0.0, p=1.0, **kw),
+        "gain (-20..-2 dB)": ta.Gain(-20, -2, p=1.0, **kw),
         "high-pass 200-1200 Hz": ta.HighPassFilter(200, 1200, p=1.0, **kw),
         "low-pass 2200-4000 Hz": ta.LowPassFilter(2200, 4000, p=1.0, **kw),
         "pitch shift (vocoders)": ta.PitchShift(-7, 7, p=1.0, **kw),
@@ -167,8 +168,8 @@ def _torch_audiomentations(ta, ir_folder: str) -> tuple[dict, object, str | None
     chain = ta.Compose(
         [
             ta.PolarityInversion(p=0.8, **kw),
-            ta.AddColoredNoise(40, 80, min_f_decay=0.0, max_f_decay=0.0, p=0.01, **kw),
-            ta.Gain(-20, -1, p=0.3, **kw),
+            ta.AddColoredNoise(0, 60, min_f_decay=0.0, max_f_decay=0.0, p=0.01, **kw),
+            ta.Gain(-20, -2, p=0.3, **kw),
             ta.HighPassFilter(200, 1200, p=0.4, **kw),
             ta.LowPassFilter(2200, 4000, p=0.4, **kw),
             ta.PitchShift(-7, 7, p=0.6, **kw),
@@ -250,8 +251,8 @@ def run(args: argparse.Namespace) -> int:
 
         rows = [
             ("polarity", A.PolarityInversion()),
-            ("noise (SNR 40-80 dB)", A.AddNoise(40, 80)),
-            ("gain (-20..-1 dB)", A.Gain(-20, -1)),
+            ("noise (SNR 0-60 dB)", A.AddNoise(0, 60, snr_scale="amplitude")),
+            ("gain (-20..-2 dB)", A.Gain(-20, -2, step_db=1)),
             ("high-pass 200-1200 Hz", A.HighPass(SR, 200, 1200)),
             ("low-pass 2200-4000 Hz", A.LowPass(SR, 2200, 4000)),
             ("delay 200-450 ms", A.Delay(SR)),

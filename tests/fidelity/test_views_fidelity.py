@@ -207,3 +207,24 @@ def test_clar_heads_are_the_authors_semi_supervised_heads():
     z = torch.randn(6, 128)
     classifier.eval()
     torch.testing.assert_close(classifier(z), classifier[2](torch.relu(classifier[0](z))))
+
+
+def test_cola_log_mel_clips_at_the_upstream_floor():
+    """COLA's data.py: ``log(clip_by_value(mel, 1e-5, 1e8))``: silence is log(1e-5) exactly, and bands above the
+    floor are the plain log of the mel energies (no offset added)."""
+    import copy
+
+    from audiocl.methods import ContrastiveMethod
+
+    frontend = ContrastiveMethod(load_recipe(RECIPES / "cola_audioset.yaml")).branches["logmel"].frontend
+    silent = frontend(torch.zeros(1, 16000))
+    assert torch.equal(silent, torch.full_like(silent, float(np.log(np.float32(1e-5)))))
+    t = torch.arange(16000) / 16000
+    tone = (0.1 * torch.sin(2 * torch.pi * 1000 * t))[None]
+    unfloored = copy.deepcopy(frontend)
+    unfloored.log_floor = 1e-30  # the same bands, no floor in the way
+    plain = unfloored(tone)
+    got = frontend(tone)
+    above = plain > np.log(1e-5)
+    torch.testing.assert_close(got[above], plain[above])
+    assert torch.equal(got[~above], torch.full_like(got[~above], float(np.log(np.float32(1e-5)))))
