@@ -103,14 +103,17 @@ def pipeline_of(method, branch: str | None = None) -> tuple[nn.Module, nn.Module
     branches and ``branch=None``, the encoder is their concatenation and the front-end the identity (each branch
     applies its own).
     """
+    from audiocl.momentum import select_branches
+
     recipe = method.recipe
-    names = list(method.branches)
+    branches, branch = select_branches(method, branch)  # "momentum[.name]": the momentum encoder's copy
+    names = list(branches)
     if branch is not None and branch not in names:
         raise ValueError(f"no branch {branch!r} in this checkpoint; it has {names}")
     if branch is None and len(names) > 1:
-        frontend, encoder = nn.Identity(), ConcatEncoder(list(method.branches.values()))
+        frontend, encoder = nn.Identity(), ConcatEncoder(list(branches.values()))
     else:
-        chosen = method.branches[branch or names[0]]
+        chosen = branches[branch or names[0]]
         frontend, encoder = chosen.frontend, chosen.encoder
     return frontend.eval(), encoder.eval(), recipe.data.sample_rate, recipe.views.crop_samples
 

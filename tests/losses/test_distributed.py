@@ -23,6 +23,10 @@ CASES = {  # name -> (loss, kwargs, views)
     "supcon_one_view": ("supcon", {"temperature": 0.1}, 1),  # label 3 has no positive: ranks' counts differ
     "debiased_nt_xent": ("debiased_nt_xent", {"temperature": 0.5, "tau_plus": 0.1}, 2),
     "bilinear": ("bilinear", {}, 2),
+    "hard_negative_nt_xent": ("hard_negative_nt_xent", {"temperature": 0.5, "tau_plus": 0.1, "beta": 1.0}, 2),
+    "triplet_batch_hard": ("triplet", {"margin": 0.5, "mining": "batch_hard"}, 2),
+    "triplet_semi_hard": ("triplet", {"margin": 0.5, "mining": "semi_hard", "distance": "cosine"}, 3),
+    "margin_contrastive": ("margin_contrastive", {"pos_margin": 0.1, "neg_margin": 0.9}, 2),
     "nt_xent_local": ("nt_xent", {"gather_distributed": False}, 2),  # control: negatives of one rank only
 }
 
