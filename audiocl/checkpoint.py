@@ -41,23 +41,38 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     write_atomic(path, lambda f: torch.save(obj, f))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with errors that name the file."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` with one-line errors that name the file and say what it holds."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive (PK..); files of torch < 1.6 are a pickle stream (0x80, protocol 2-5).
+    if not (head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)):
+        what = "an empty file" if not head else "neither a zip archive nor a pickle stream"
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({what})")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if "GLOBAL" not in str(err):  # torch's weights-only unpickler names the class it refused
+            raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt)") from None
+        refused = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), "")
         raise CheckpointError(
             f"{path}: refused to load: it holds objects other than tensors and plain data, which could run code "
-            f"when unpickled. Only load checkpoints you trust, and re-save them as plain weights. ({err})"
+            f"when unpickled. Only load checkpoints you trust, and re-save them as plain weights. ({refused})"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {err}") from None
 
 
-def recipe_of(checkpoint: dict[str, Any], path: str | Path) -> Recipe:
+def recipe_of(checkpoint: Any, path: str | Path) -> Recipe:
+    """The recipe saved in a loaded checkpoint; a CheckpointError saying what the file is when it has none."""
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(
+            f"{path}: holds a {type(checkpoint).__name__}, not a training checkpoint (audiocl needs the "
+            "dictionary that `audiocl pretrain` saves, with a recipe and a state_dict)"
+        )
     try:
         return Recipe.from_dict(checkpoint["hyper_parameters"]["recipe"])
     except (KeyError, TypeError):

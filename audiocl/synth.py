@@ -170,12 +170,15 @@ def ensure_corpus(
     import shutil
     import tempfile
 
+    from audiocl.atomic import make_public_dir
+
     root = Path(root) / f"{clips_per_class}x{clip_seconds:g}s_{sample_rate}Hz_seed{seed}"
     if (root / "labels.csv").is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=root.parent))
     try:
+        make_public_dir(tmp)  # mkdtemp's 0700 would keep the corpus from teammates
         make_corpus(tmp, clips_per_class=clips_per_class, sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed)
         try:
             os.rename(tmp, root)
