@@ -28,7 +28,19 @@ def add_parser(sub) -> None:
         metavar="CKPT",
         help="resume from CKPT; without one, from the run folder's checkpoints/last.ckpt (an error if it has none)",
     )
-    group.add_argument("--fresh", action="store_true", help="ignore the run folder's last.ckpt and start over")
+    group.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a clean run folder: an existing one is moved aside to OUTPUT_DIR.replaced-<time>",
+    )
+    p.add_argument(
+        "--take-changes",
+        action="append",
+        default=[],
+        metavar="KEY[,KEY]",
+        help="recipe keys whose new values a resume applies (e.g. optim.lr,trainer.max_steps); a resume whose "
+        "recipe differs from its checkpoint's in any other key is refused",
+    )
     p.add_argument(
         "--default-malloc",
         action="store_true",
@@ -40,7 +52,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audiocl.checkpoint import CheckpointError
+    from audiocl.run_lock import RunLockedError
     from audiocl.train import pretrain
+    from audiocl.train_callbacks import TrainingDiverged
 
     overrides = list(args.overrides)
     if isinstance(args.resume, str) and "=" in args.resume and not Path(args.resume).exists():
@@ -53,10 +67,14 @@ def run(args: argparse.Namespace) -> int:
             recipe,
             resume=args.resume or (False if args.fresh else None),
             keep_freed_memory=not args.default_malloc,
+            take_changes=[key for item in args.take_changes for key in item.split(",")],
         )
-    except (RecipeError, CheckpointError, FileNotFoundError) as err:
+    except (RecipeError, CheckpointError, FileNotFoundError, RunLockedError) as err:
         print(f"audiocl pretrain: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"audiocl pretrain: {err}", file=sys.stderr)
+        return 1
     if trainer.is_global_zero:
         print(f"run folder: {recipe.output_dir}")
     return 0
