@@ -6,8 +6,6 @@ import argparse
 import os
 import sys
 
-DATASETS = ("folder", "csv", "magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth")
-
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -19,7 +17,8 @@ def add_parser(subparsers) -> None:
             "Unreadable files are skipped and listed."
         ),
     )
-    p.add_argument("dataset", choices=DATASETS, metavar="DATASET", help=f"one of: {', '.join(DATASETS)}")
+    # The names come from audiocl.data's registry, checked in run(): importing it here would load torch for --help.
+    p.add_argument("dataset", metavar="DATASET", help="folder, csv, or an official layout (magnatagatune, esc50, ...)")
     p.add_argument("--data", required=True, metavar="ROOT", help="data-set folder (csv: the list file)")
     p.add_argument("--out", required=True, metavar="CACHE", help="cache folder to write (or resume)")
     p.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz of the cached audio (default 16000)")
@@ -38,6 +37,12 @@ def add_parser(subparsers) -> None:
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="data-set loader option, value parsed as YAML (e.g. split=won, convention=12, folds=[1,2,3])",
     )  # fmt: skip
+    p.add_argument(
+        "--content-hash",
+        action="store_true",
+        help="on a re-run, tell changed files by a SHA-256 of their bytes too, not only by size and modification "
+        "time (reads every file)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -45,12 +50,15 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from audiocl.cli.embed import parse_options
     from audiocl.data.cache import prepare
+    from audiocl.data.files import PRETRAIN_DATASETS
+    from audiocl.validation import choice
 
     try:
+        choice("DATASET", args.dataset, [d for d in PRETRAIN_DATASETS if d != "cache"])  # caches come from data sets
         options = {"splits": None} if args.all_splits else {}
         options.update(parse_options(args.option, "prepare"))
     except ValueError as err:
-        print(err, file=sys.stderr)
+        print(f"audiocl prepare: {err}", file=sys.stderr)
         return 2
     try:
         report = prepare(
@@ -62,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             shard_size=args.shard_size,
             num_workers=min(8, os.cpu_count() or 1) if args.workers is None else args.workers,
             progress=not args.no_progress,
+            content_hash=args.content_hash,
             **options,
         )
     except (ValueError, TypeError) as err:  # a malformed layout, settings that clash with an existing cache

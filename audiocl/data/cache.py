@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 
 from audiocl.atomic import write_atomic
 from audiocl.data.clips import WorkerSeeded, stack_crops
+from audiocl.validation import choice, non_negative_int, positive_int
 
 __all__ = ["prepare", "PrepareReport", "CachedClipDataset", "INT16_SCALE"]
 
@@ -56,6 +57,25 @@ def _write_npy(f, chunks: list[np.ndarray]) -> None:
         f.write(np.ascontiguousarray(c).data)
 
 
+def file_stamp(path: str, content_hash: bool = False) -> list | None:
+    """What tells a file's content apart on a later run: ``[size, mtime_ns]`` (plus a SHA-256 of the bytes
+    when ``content_hash``); None for a file that cannot be read (missing, a dangling link, a link loop)."""
+    try:
+        st = os.stat(path)
+        stamp: list = [st.st_size, st.st_mtime_ns]
+        if content_hash:
+            import hashlib
+
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            stamp.append(digest.hexdigest())
+    except OSError:
+        return None
+    return stamp
+
+
 def _encode(audio: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "int16":
         return np.round(np.clip(audio, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
@@ -63,12 +83,13 @@ def _encode(audio: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _prepare_shard(
-    shard: int, paths: list[str], labels: list[int], out: str, sample_rate: int, dtype: str
+    shard: int, paths: list[str], labels: list[int], out: str, sample_rate: int, dtype: str, content_hash: bool
 ) -> tuple[int, dict]:
     """Decode one shard's files and write ``shard_NNNNN.npy`` + ``shard_NNNNN.json``; returns the json."""
     from audiocl.audio import AudioError, load
 
     chunks, clips, skipped, offset = [], [], [], 0
+    stamps = [file_stamp(p, content_hash) for p in paths]  # before decoding: a later rewrite shows as a change
     for path, label in zip(paths, labels, strict=True):
         try:
             audio, _ = load(path, sample_rate)
@@ -83,12 +104,25 @@ def _prepare_shard(
     if chunks:  # an empty array cannot be memory-mapped: a shard of only bad files gets no .npy
         write_atomic(Path(out) / name, lambda f: _write_npy(f, chunks))
     meta = {"file": name if chunks else None, "num_samples": offset, "clips": clips, "skipped": skipped}
+    meta["stamps"] = stamps
     _write_json(Path(out) / f"shard_{shard:05d}.json", meta)
     return shard, meta
 
 
 def _worker_init() -> None:
+    import threading
+
     torch.set_num_threads(1)  # one process per core does the parallelism
+    # A worker must not outlive a killed prepare (it would go on writing shards): when the parent dies, the
+    # worker is re-parented, and this thread ends it.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="audiocl-parent-watch", daemon=True).start()
 
 
 def _duration(seconds: float) -> str:
@@ -106,6 +140,7 @@ class PrepareReport:
     num_shards: int
     reused_shards: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    changed_shards: int = 0  # shards redone because a file in them changed since the earlier run
     elapsed_s: float = 0.0
 
     def summary(self) -> str:
@@ -114,6 +149,8 @@ class PrepareReport:
             f"audio in {self.num_shards} shards ({self.reused_shards} kept from an earlier run), "
             f"{self.elapsed_s:.1f} s",
         ]
+        if self.changed_shards:
+            lines.append(f"redid {self.changed_shards} shard(s) whose files changed since the earlier run")
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} unreadable file(s) (all listed in index.json):")
             lines += [f"  {p}: {r}" for p, r in self.skipped[:20]]
@@ -132,6 +169,7 @@ def prepare(
     shard_size: int = 256,
     num_workers: int = 0,
     progress: bool = True,
+    content_hash: bool = False,
     **options,
 ) -> PrepareReport:
     """Decode and resample a data set once into a sharded memory-mapped cache (see the module docstring).
@@ -145,6 +183,8 @@ def prepare(
         shard_size: files per shard (also the unit of resumption).
         num_workers: processes decoding shards in parallel (0: this process).
         progress: show a tqdm progress bar.
+        content_hash: besides each file's size and modification time, compare a SHA-256 of its bytes to tell
+            whether a finished shard still holds the files' current audio (reads every file on every run).
         **options: passed to :func:`audiocl.data.pretrain_files` (e.g. ``splits=None`` for all splits).
 
     Returns:
@@ -157,15 +197,15 @@ def prepare(
 
     from audiocl.data.files import pretrain_files
 
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
-    if int(shard_size) != shard_size or shard_size <= 0:
-        raise ValueError(f"shard_size must be a positive int, got {shard_size!r}")
+    choice("dtype", dtype, _DTYPES)
+    sample_rate = positive_int("sample_rate", sample_rate)
+    shard_size = positive_int("shard_size", shard_size)
+    num_workers = non_negative_int("num_workers", num_workers)
     started = time.perf_counter()
     files, labels = pretrain_files(dataset, root, return_labels=True, **options)
-    paths = [str(Path(f).resolve()) for f in files]
+    # Absolute, links not resolved: a link loop or a dangling link is kept under its own name, then skipped
+    # and listed when it fails to decode (Path.resolve() raises on a loop and names a dangling link's target).
+    paths = [os.path.abspath(f) for f in files]
     labels = labels or [-1] * len(paths)
 
     out = Path(out).expanduser()
@@ -178,6 +218,7 @@ def prepare(
         "shard_size": int(shard_size),
         "paths": paths,
         "labels": labels,
+        "content_hash": bool(content_hash),
     }
     manifest = out / "prepare.json"
     if manifest.is_file():
@@ -194,12 +235,18 @@ def prepare(
 
     num_shards = math.ceil(len(paths) / shard_size)
     metas: dict[int, dict] = {}
+    changed = 0
     for s in range(num_shards):
         meta_path = out / f"shard_{s:05d}.json"
         if meta_path.is_file():
             meta = json.loads(meta_path.read_text())
             if meta["file"] is None or (out / meta["file"]).is_file():
-                metas[s] = meta
+                # Same paths are not the same audio: a file rewritten or replaced since then redoes its shard.
+                now = [file_stamp(p, content_hash) for p in paths[s * shard_size : (s + 1) * shard_size]]
+                if meta.get("stamps") == now:
+                    metas[s] = meta
+                else:
+                    changed += 1
     reused = len(metas)
     todo = [s for s in range(num_shards) if s not in metas]
     jobs = [
@@ -210,6 +257,7 @@ def prepare(
             str(out),
             int(sample_rate),
             dtype,
+            bool(content_hash),
         )
         for s in todo
     ]
@@ -258,6 +306,7 @@ def prepare(
         total_seconds=sum(c["length"] for c in clips) / sample_rate,
         num_shards=num_shards,
         reused_shards=reused,
+        changed_shards=changed,
         skipped=[(s["path"], s["reason"]) for s in skipped],
         elapsed_s=time.perf_counter() - started,
     )
@@ -308,15 +357,12 @@ class CachedClipDataset(WorkerSeeded, Dataset):
                 f"cache {self.out} holds audio at {index['sample_rate']} Hz, but {sample_rate} Hz was asked for; "
                 "prepare a cache at that rate"
             )
-        if int(clip_samples) != clip_samples or clip_samples <= 0:
-            raise ValueError(f"clip_samples must be a positive int, got {clip_samples!r}")
+        clip_samples = positive_int("clip_samples", clip_samples)
         if not index["clips"]:
             raise ValueError(f"cache {self.out} holds no clips (every file was skipped, see index.json)")
         self.sample_rate = int(index["sample_rate"])
         self.clip_samples = int(clip_samples)
-        if crops is not None and (isinstance(crops, bool) or int(crops) != crops or crops < 1):
-            raise ValueError(f"crops must be None or a positive int, got {crops!r}")
-        self.crops = None if crops is None else int(crops)
+        self.crops = positive_int("crops", crops, allow_none=True)
         self.seed = int(seed)
         self.scale = float(index["scale"])
         self.shard_files = [self.out / name for name in index["shards"]]

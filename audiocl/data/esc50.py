@@ -44,15 +44,21 @@ def load_esc50(root: str | Path, *, esc10: bool = False) -> Task:
         if missing:
             raise LayoutError(f"{meta}: missing column(s) {missing}; expected {','.join(COLUMNS)}")
         rows = list(reader)
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        for column in ("fold", "target"):
+            try:
+                row[column] = int(row[column])
+            except (TypeError, ValueError):
+                raise LayoutError(
+                    f"{meta}, line {line} ({row.get('filename')}): {column} {row[column]!r} is not an integer"
+                ) from None
     if esc10:
         rows = [r for r in rows if r["esc10"].strip().lower() == "true"]
-    names = {int(r["target"]): r["category"] for r in rows}
+    names = {r["target"]: r["category"] for r in rows}
     targets = sorted(names)
     classes = [names[t] for t in targets]
     index = {t: i for i, t in enumerate(targets)}
-    items = [
-        Item(audio_dir / r["filename"], index[int(r["target"])], fold=int(r["fold"]), group=r["src_file"]) for r in rows
-    ]
+    items = [Item(audio_dir / r["filename"], index[r["target"]], fold=r["fold"], group=r["src_file"]) for r in rows]
     require_audio(items, meta)
     folds = sorted({it.fold for it in items})
     name = "esc10" if esc10 else "esc50"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audiocl.data.folder import list_audio, read_file_list
-from audiocl.data.task import TASKS, LayoutError, load_task
+from audiocl.data.task import TASKS, LayoutError, check_options, load_task
 
 __all__ = ["pretrain_files", "PRETRAIN_DATASETS"]
 
@@ -51,8 +51,10 @@ def pretrain_files(
     root = Path(root).expanduser()
     labels: list[int] | None = None
     if dataset == "folder":
+        check_options(list_audio, options, dataset)
         files = list_audio(root, options.pop("extensions", None))
     elif dataset == "csv":
+        check_options(read_file_list, {**options, "splits": splits}, dataset)
         files = read_file_list(root, splits=splits, **options)
     elif dataset == "cache":
         index = root / "index.json"

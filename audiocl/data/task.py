@@ -186,6 +186,18 @@ def _loader(name: str) -> Callable[..., Task]:
     return getattr(importlib.import_module(module), func)
 
 
+def check_options(func: Callable, options: dict, where: str) -> None:
+    """A LayoutError naming an option ``func`` does not take (``esc100=true``), instead of a TypeError."""
+    import inspect
+
+    named = [p for p in inspect.signature(func).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    params = [p.name for p in named[1:]]  # the first is the root
+    unknown = [k for k in options if k not in params]
+    if unknown:
+        known = ", ".join(params) or "none"
+        raise LayoutError(f"unknown option {unknown[0]!r} of the {where} loader (its options: {known})")
+
+
 def load_task(name: str, root: str | os.PathLike, **options) -> Task:
     """Read the data set ``name`` from its official layout under ``root``.
 
@@ -204,4 +216,6 @@ def load_task(name: str, root: str | os.PathLike, **options) -> Task:
     root = Path(root).expanduser()
     if not root.exists():
         raise LayoutError(f"data root {root} does not exist")
-    return _loader(name)(root, **options)
+    loader = _loader(name)
+    check_options(loader, options, name)
+    return loader(root, **options)
