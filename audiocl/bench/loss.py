@@ -14,6 +14,12 @@ child inherits from its parent) over the resident set just before the timed
 calls (after the imports and a warm-up call); on CUDA it is ``torch.cuda.max_memory_allocated`` above
 the memory held before them. The speed-up column of our row is against the strongest (fastest) peer that
 ran; a peer's row gives our speed-up over it. The table also shows each peer's difference from our loss.
+
+``--queue K [K ...]``: negatives from a memory queue instead. For each ``K``, NT-Xent of ``B`` clips
+(``--batch-sizes``, default 64 here) with a full queue of ``K`` keys as extra negatives, timed with the
+enqueue of the step's keys; next to it lightly's ``NTXentLoss(memory_bank_size=(K, D))`` (MoCo's loss: one
+direction, the bank's negatives only, so its value is not ours), in-batch NT-Xent at the same ``B``, and
+in-batch NT-Xent at ``B = K`` (the batch that would give as many negatives).
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ import time
 from audiocl.bench._peers import peer_installed, strongest
 from audiocl.bench._timing import device_sync
 
-SUMMARY = "NT-Xent fwd+bwd time and peak memory vs lightly and pytorch-metric-learning NTXentLoss, B in 64..4096"
+SUMMARY = (
+    "NT-Xent fwd+bwd time and peak memory vs lightly and pytorch-metric-learning NTXentLoss, B in 64..4096; "
+    "--queue K: with a memory queue of K negatives vs lightly's memory bank, in-batch B and B=K"
+)
 
 # name -> (module to look for, package to install, row label, memory estimate in bytes for N embeddings)
 PEERS = {
@@ -40,7 +49,17 @@ PEERS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 1024, 4096], help="clips B")
+    parser.add_argument(
+        "--batch-sizes", type=int, nargs="+", default=None, help="clips B (default 64 256 1024 4096; with --queue 64)"
+    )
+    parser.add_argument(
+        "--queue",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="K",
+        help="queue sizes: NT-Xent with K queued negatives vs lightly's memory bank, in-batch B and B=K",
+    )
     parser.add_argument("--dim", type=int, default=128, help="embedding size D (default 128)")
     parser.add_argument("--temperature", type=float, default=0.5, help="temperature (default 0.5)")
     parser.add_argument("--device", default="cpu", help="device (default cpu)")
@@ -48,14 +67,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer-limit-gb", type=float, default=8.0, help="skip the peer above this estimate")
 
 
-def measure(impl: str, batch: int, dim: int, temperature: float, device: str, repeats: int) -> dict:
-    """Best fwd+bwd seconds, peak memory growth in bytes and the loss of one implementation (one case)."""
+def measure(impl: str, batch: int, dim: int, temperature: float, device: str, repeats: int, queue: int = 0) -> dict:
+    """Best fwd+bwd seconds, peak memory growth in bytes and the loss of one implementation (one case).
+
+    ``queue``: the size of a full memory queue (audiocl) or memory bank (lightly) of negatives; 0: in-batch."""
     import resource
 
     import torch
 
     dev = torch.device(device)
-    if impl == "audiocl":
+    if impl == "audiocl" and queue:
+        from audiocl.losses import MemoryQueue, nt_xent
+
+        memory = MemoryQueue(queue, dim).to(dev)
+        memory.enqueue(torch.randn(queue, dim, generator=torch.Generator().manual_seed(1)).to(dev))  # full
+
+        def loss_fn(z):
+            loss = nt_xent(z, temperature, negatives=memory.negatives()[0])
+            memory.enqueue(z[-1].detach())  # the step's keys, after the loss
+            return loss
+    elif impl == "audiocl":
         from audiocl.losses import nt_xent
 
         def loss_fn(z):
@@ -63,11 +94,12 @@ def measure(impl: str, batch: int, dim: int, temperature: float, device: str, re
     elif impl == "lightly":
         from lightly.loss import NTXentLoss
 
-        peer = NTXentLoss(temperature=temperature)  # memory_bank_size=0: the batch's own negatives
+        # memory_bank_size 0: the batch's own negatives; (K, D): a bank of K (random until filled)
+        peer = NTXentLoss(temperature=temperature, memory_bank_size=(queue, dim) if queue else 0)
 
         def loss_fn(z):
             return peer(z[0], z[1])
-    elif impl == "pml":
+    elif impl == "pml" and not queue:
         from pytorch_metric_learning.losses import NTXentLoss, SelfSupervisedLoss
 
         peer = SelfSupervisedLoss(NTXentLoss(temperature=temperature))
@@ -108,11 +140,11 @@ def measure(impl: str, batch: int, dim: int, temperature: float, device: str, re
     return {"seconds": best, "peak_bytes": peak, "loss": value}
 
 
-def _run_case(impl: str, batch: int, args: argparse.Namespace) -> dict:
+def _run_case(impl: str, batch: int, args: argparse.Namespace, queue: int = 0) -> dict:
     """One case in a fresh interpreter, so the CPU peak resident set belongs to that case alone."""
     call = (
         f"import json; from audiocl.bench.loss import measure; print(json.dumps(measure("
-        f"{impl!r}, {batch}, {args.dim}, {args.temperature}, {args.device!r}, {args.repeats})))"
+        f"{impl!r}, {batch}, {args.dim}, {args.temperature}, {args.device!r}, {args.repeats}, {queue})))"
     )
     out = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True)
     if out.returncode != 0:
@@ -123,8 +155,14 @@ def _run_case(impl: str, batch: int, args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    if args.batch_sizes is None:
+        args.batch_sizes = [64] if args.queue else [64, 256, 1024, 4096]
     if min(args.batch_sizes) < 2 or args.dim < 1 or args.repeats < 1 or args.temperature <= 0:
         raise SystemExit("--batch-sizes must be >= 2, --dim and --repeats >= 1, --temperature > 0")
+    if args.queue:
+        if min(args.queue) < 1:
+            raise SystemExit("--queue sizes must be >= 1")
+        return run_queue(args)
     peers = [name for name, (module, package, *_) in PEERS.items() if peer_installed(module, package)]
     print(
         f"NT-Xent forward+backward: 2 views x B clips, D={args.dim}, t={args.temperature}, device {args.device}, "
@@ -167,3 +205,31 @@ def _mib(r: dict) -> str:
 
 def _row(batch: int, name: str, r: dict, speedup: str, diff: float) -> None:
     print(f"{batch:>6} {name:<24} {1e3 * r['seconds']:>11.1f} {_mib(r):>15} {speedup:>9} {diff:>12.2e}")
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    """The ``--queue`` table: per B and K, the queue, lightly's memory bank, in-batch B and in-batch B=K."""
+    import torch
+
+    lightly = peer_installed("lightly", "lightly")
+    print(
+        f"NT-Xent forward+backward with a memory queue: 2 views x B clips + K queued negatives, D={args.dim}, "
+        f"t={args.temperature}, device {args.device}, best of {args.repeats}, torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}; each case in a fresh subprocess"
+    )
+    header = f"{'B':>6} {'K':>7} {'case':<36} {'time (ms)':>11} {'peak mem (MiB)':>15} {'vs queue':>9}"
+    print(header)
+    print("-" * len(header))
+    for batch in args.batch_sizes:
+        in_batch = _run_case("audiocl", batch, args)
+        for k in args.queue:
+            ours = _run_case("audiocl", batch, args, queue=k)
+            rows = [("audiocl nt_xent + queue", ours), ("audiocl nt_xent in-batch", in_batch)]
+            if lightly:
+                rows.insert(1, ("lightly NTXentLoss memory bank", _run_case("lightly", batch, args, queue=k)))
+            rows.append((f"audiocl nt_xent in-batch B={k}", _run_case("audiocl", k, args)))
+            for name, r in rows:
+                ratio = f"{r['seconds'] / ours['seconds']:.2f}x"
+                print(f"{batch:>6} {k:>7} {name:<36} {1e3 * r['seconds']:>11.1f} {_mib(r):>15} {ratio:>9}")
+    print("\n'vs queue': the case's time over the queue's (lightly's memory bank computes MoCo's one-direction loss)")
+    return 0
