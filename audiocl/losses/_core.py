@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 from torch.autograd.function import once_differentiable
 
 from audiocl.losses.distributed import gather_keys, gather_no_grad, rank
@@ -115,6 +116,29 @@ def with_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similarity: 
 
 def num_negatives(negatives: torch.Tensor | None) -> int:
     return 0 if negatives is None else negatives.shape[0]
+
+
+class BeyondBatchLoss(nn.Module):
+    """Base of the loss modules that also take negatives from beyond the batch.
+
+    ``forward(z, labels=None, *, keys=None, negatives=None, negative_labels=None)``: a momentum encoder's keys
+    ``(V, B, D)`` and a memory queue's negatives ``(K, D)`` with their labels ``(K,)``; a subclass implements
+    ``loss`` with the same arguments.
+    """
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        keys: torch.Tensor | None = None,
+        negatives: torch.Tensor | None = None,
+        negative_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.loss(z, labels, keys, negatives, negative_labels)
+
+    def loss(self, z, labels, keys, negatives, negative_labels) -> torch.Tensor:
+        raise NotImplementedError
 
 
 def _blocks(rows: int, cols: int):

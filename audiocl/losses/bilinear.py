@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiocl.losses._core import full_precision
+from audiocl.losses._core import BeyondBatchLoss, full_precision
 from audiocl.losses.distributed import gather_keys
 
 
@@ -61,7 +61,7 @@ def bilinear(
         return F.cross_entropy(logits, targets)
 
 
-class BilinearLoss(nn.Module):
+class BilinearLoss(BeyondBatchLoss):
     """COLA's bilinear loss, owning ``W``; see :func:`bilinear` for the formula.
 
     ``W`` starts as ``N(0, 0.05^2)``, Keras's ``random_normal`` used by the reference code.
@@ -87,15 +87,7 @@ class BilinearLoss(nn.Module):
         self.weight = nn.Parameter(torch.randn(dim, dim) * 0.05)
         self.gather_distributed = gather_distributed
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        *,
-        keys: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-        negative_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def loss(self, z, labels, keys, negatives, negative_labels) -> torch.Tensor:
         if z.dim() != 3 or z.shape[0] != 2:
             raise ValueError(f"BilinearLoss expects z (2, batch, dim): anchors, positives; got {tuple(z.shape)}")
         if keys is not None and keys.shape != z.shape:

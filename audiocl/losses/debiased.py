@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from audiocl.losses._core import (
+    BeyondBatchLoss,
     anchors_and_keys,
     as_views_with_positives,
     check_temperature,
@@ -117,7 +117,7 @@ def debiased_loss(
         return (torch.logaddexp(pos, log_ng) - pos).mean()
 
 
-class DebiasedNTXent(nn.Module):
+class DebiasedNTXent(BeyondBatchLoss):
     """Debiased NT-Xent as a module; see :func:`debiased_nt_xent` for the formula.
 
     Args:
@@ -139,15 +139,7 @@ class DebiasedNTXent(nn.Module):
         check_tau_plus(tau_plus)
         self.temperature, self.tau_plus, self.gather_distributed = temperature, tau_plus, gather_distributed
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        *,
-        keys: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-        negative_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def loss(self, z, labels, keys, negatives, negative_labels) -> torch.Tensor:
         return debiased_nt_xent(
             z,
             self.temperature,

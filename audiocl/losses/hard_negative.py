@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from audiocl.losses._core import check_temperature
+from audiocl.losses._core import BeyondBatchLoss, check_temperature
 from audiocl.losses.debiased import check_tau_plus, debiased_loss
 
 
@@ -62,7 +61,7 @@ def hard_negative_nt_xent(
     return debiased_loss(z, temperature, tau_plus, beta, gather_distributed, keys, negatives, "hard_negative_nt_xent")
 
 
-class HardNegativeNTXent(nn.Module):
+class HardNegativeNTXent(BeyondBatchLoss):
     """Hard-negative NT-Xent as a module; see :func:`hard_negative_nt_xent` for the formula.
 
     Args:
@@ -89,15 +88,7 @@ class HardNegativeNTXent(nn.Module):
         self.temperature, self.tau_plus, self.beta = temperature, tau_plus, beta
         self.gather_distributed = gather_distributed
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        *,
-        keys: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-        negative_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def loss(self, z, labels, keys, negatives, negative_labels) -> torch.Tensor:
         return hard_negative_nt_xent(
             z,
             self.temperature,

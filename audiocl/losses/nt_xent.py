@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from audiocl.losses._core import (
+    BeyondBatchLoss,
     anchors_and_keys,
     as_views_with_positives,
     check_similarity,
@@ -75,7 +75,7 @@ def nt_xent(
         return losses.mean()
 
 
-class NTXent(nn.Module):
+class NTXent(BeyondBatchLoss):
     """NT-Xent as a module; see :func:`nt_xent` for the formula.
 
     Args:
@@ -99,15 +99,7 @@ class NTXent(nn.Module):
         check_similarity(similarity)
         self.temperature, self.similarity, self.gather_distributed = temperature, similarity, gather_distributed
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        *,
-        keys: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-        negative_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def loss(self, z, labels, keys, negatives, negative_labels) -> torch.Tensor:
         return nt_xent(
             z,
             self.temperature,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from audiocl.losses._core import (
+    BeyondBatchLoss,
     anchors_and_keys,
     check_similarity,
     check_temperature,
@@ -101,7 +101,7 @@ def supcon(
         return losses.sum() * (M // B) / num_valid.clamp(min=1)
 
 
-class SupCon(nn.Module):
+class SupCon(BeyondBatchLoss):
     """Supervised contrastive loss as a module; see :func:`supcon` for the formula.
 
     Args:
@@ -124,15 +124,7 @@ class SupCon(nn.Module):
         check_similarity(similarity)
         self.temperature, self.similarity, self.gather_distributed = temperature, similarity, gather_distributed
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        *,
-        keys: torch.Tensor | None = None,
-        negatives: torch.Tensor | None = None,
-        negative_labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def loss(self, z, labels, keys, negatives, negative_labels) -> torch.Tensor:
         return supcon(
             z,
             labels,

@@ -24,3 +24,22 @@ def test_table_with_the_peer_skipped(capsys):
     assert bench.run(args) == 0
     out = capsys.readouterr().out
     assert "audiocl nt_xent" in out and "skipped: needs" in out
+
+
+def test_queue_case_uses_the_queued_negatives():
+    # A full queue of 32 random keys adds negatives: a larger loss than in-batch, on the same embeddings.
+    in_batch = bench.measure("audiocl", 16, 8, 0.5, "cpu", repeats=1)
+    queued = bench.measure("audiocl", 16, 8, 0.5, "cpu", repeats=1, queue=32)
+    peer = bench.measure("lightly", 16, 8, 0.5, "cpu", repeats=1, queue=32)
+    assert queued["loss"] > in_batch["loss"] and queued["seconds"] > 0 and peer["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_queue_table(capsys):
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--queue", "16", "--batch-sizes", "8", "--dim", "4", "--repeats", "1"])
+    assert bench.run(args) == 0
+    out = capsys.readouterr().out
+    for row in ("audiocl nt_xent + queue", "lightly NTXentLoss memory bank", "in-batch B=16"):
+        assert row in out
