@@ -81,7 +81,7 @@ def stft_power(
     spec = torch.stft(
         x, n_fft, hop_length, window.shape[-1], window, center=center, pad_mode="constant", return_complex=True
     )
-    out = spec.real.square() + spec.imag.square()  # |X|^2; complex abs (hypot) is ~2x slower on CPU
+    out = spec.real.square() + spec.imag.square()  # |X|^2; complex abs (hypot) is slower on the CPU
     if power == 1.0:
         out = out.sqrt()
     elif power != 2.0:

@@ -30,10 +30,8 @@ import torch
 from torch import Tensor, nn
 
 # On the CPU, transforms with large intermediates (STFTs, padded FFTs) run ``apply`` on a few examples at
-# a time: the intermediates then stay in cache instead of being page-faulted in. Measured on 2 CPU cores
-# with 96 CLMR clips: FFT filters, reverb and speed are fastest 16 at a time (1.2-1.4x faster than 8 or
-# all 96), the phase vocoder 8 at a time (2.4x faster than all at once). Where freed memory is kept
-# (``audiocl.allocator``) the chunk size matters less (within ~5 %). On other devices: one call.
+# a time (``cpu_chunk``): the intermediates then stay in cache. docs/benchmarks.md has what each part of this
+# executor is worth on the CLMR chain. On other devices: one call.
 FFT_CHUNK = 16
 STFT_CHUNK = 8
 
@@ -103,13 +101,15 @@ def row_noise(seeds: Tensor, lengths: int | Sequence[int], like: Tensor) -> Tens
 class Transform(nn.Module):
     """Base of every transform: applied to each example with probability ``p``.
 
-    Subclasses implement ``randomize_parameters`` (CPU, whole batch) and ``apply`` (batched, on the
-    input's device), whose every row depends on that row and its parameters only. Transforms never modify
-    their input in place, unless ``forward`` is told it may (``inplace=True``, which the combinators pass for
-    tensors they made). Those with large intermediates set ``cpu_chunk`` to be applied that many examples at a
-    time on the CPU (None: the whole batch at once), and those whose cost follows a parameter sort the rows
-    into chunks by it (``chunk_order``). ``input_dims`` is 2 for waveforms ``(batch, samples)`` and 4 for
-    features ``(batch, channels, freq, frames)``.
+    The contract is audiomentations': subclasses implement ``randomize_parameters`` (CPU, whole batch) and
+    ``apply`` (batched, on the input's device, out of place), whose every row depends on that row and its
+    parameters only. ``forward`` draws, selects the chosen rows, applies, and writes them into a new tensor: the
+    input is never modified. ``input_dims`` is 2 for waveforms ``(batch, samples)`` and 4 for features
+    ``(batch, channels, freq, frames)``.
+
+    An optional CPU executor sits beside the contract: transforms with large intermediates set ``cpu_chunk`` to
+    be applied that many examples at a time on the CPU (None: the whole batch at once), and those whose cost
+    follows a parameter sort the rows into chunks by it (``chunk_order``).
     """
 
     cpu_chunk: int | None = None
@@ -126,13 +126,18 @@ class Transform(nn.Module):
         return {}
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
-        """Transform every example of ``x`` with its ``params`` (already on ``x.device``); row ``i`` of the result
-        depends on ``x[i]`` and the ``i``-th parameters only."""
+        """Transform every example of ``x`` with its ``params`` (already on ``x.device``) into a new tensor; row
+        ``i`` of the result depends on ``x[i]`` and the ``i``-th parameters only."""
         raise NotImplementedError
 
     def row_factors(self, params: dict[str, Tensor]) -> Tensor | None:
         """For transforms that only scale each example (``apply(x) == x * factor``): the ``(batch,)`` CPU
         factors, so that ``forward`` makes one pass over the batch instead of a gather and a scatter."""
+        return None
+
+    def chunk_order(self, params: dict[str, Tensor]) -> Tensor | None:
+        """For transforms whose cost follows a parameter: the rows in that order (an ``argsort``), so that each
+        CPU chunk holds rows of similar cost and sizes its buffers for them. None: as they come."""
         return None
 
     def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
@@ -141,89 +146,56 @@ class Transform(nn.Module):
         chosen = torch.rand(batch, generator=generator) < self.p
         return {"chosen": chosen, **self.randomize_parameters(batch, generator)}
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
-        """``x`` transformed; ``inplace=True`` lets the result overwrite ``x`` (the combinators pass it for
-        tensors they made themselves, sparing a copy of the batch per transform)."""
-        return self.apply_drawn(x, self.draw(x.shape[0], default_generator(generator)), inplace=inplace)
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``x`` with each example transformed with probability ``p``, as a new tensor."""
+        return self.apply_drawn(x, self.draw(x.shape[0], default_generator(generator)))
 
-    def apply_drawn(
-        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
-    ) -> Tensor:
-        """``x`` with the examples ``drawn["chosen"]`` transformed by their parameters, the others untouched.
+    def apply_drawn(self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """``x`` with the examples ``drawn["chosen"]`` transformed by their parameters, the others as they are.
 
         ``drawn`` is what ``draw`` returns, one row per example of ``x``; ``generator`` is unused (the
-        combinators pass it on to modules that are not ours). ``OneOf`` narrows ``"chosen"`` to its branch's
-        rows, which are then transformed where they are, without gathering them first.
+        combinators pass it on to modules that are not ours). ``x`` is never modified.
         """
         chosen = drawn["chosen"]
         if not bool(chosen.any()):
             return x
         params = {k: v for k, v in drawn.items() if k != "chosen"}
         factors = self.row_factors(params)
-        if factors is not None:
+        if factors is not None:  # one pass: the unchosen rows are scaled by 1
             factors = torch.where(chosen, factors, 1.0)
-            factors = _to(factors, x).view(-1, *([1] * (x.dim() - 1)))
-            return x.mul_(factors) if inplace and not x.requires_grad else x * factors
+            return x * _to(factors, x).view(-1, *([1] * (x.dim() - 1)))
+        if bool(chosen.all()):
+            if self.cpu_chunk is None or x.device.type != "cpu" or self.cpu_chunk >= len(x):
+                return self.apply(x, {k: _to(v, x) for k, v in params.items()})
+            return apply_rows(self, x, torch.arange(len(x)), params, torch.empty_like(x))
         picked = chosen.nonzero().squeeze(1)
-        if len(picked) < len(chosen):
-            params = {k: v[picked] for k, v in params.items()}
-        return self._apply_rows(x, picked, params, inplace)
-
-    def chunk_order(self, params: dict[str, Tensor]) -> Tensor | None:
-        """For transforms whose cost follows a parameter: the chosen rows in that order (an ``argsort``), so
-        that each CPU chunk holds rows of similar cost and sizes its buffers for them. None: as they come."""
-        return None
-
-    def _apply_rows(self, x: Tensor, index: Tensor, params: dict[str, Tensor], inplace: bool) -> Tensor:
-        """``apply`` on the rows ``index`` of ``x`` (``params`` has one entry per row), the others untouched.
-
-        On the CPU, ``cpu_chunk`` rows at a time (in ``chunk_order``): each chunk is gathered, transformed and
-        written back while it is in cache, and no copy of all the chosen rows is ever made. The rows do not
-        depend on each other, so how they are chunked does not change the result.
-        """
-        batch, chosen = x.shape[0], len(index)
-        # A tensor autograd tracks is never written in place: apply may have saved a view of it for backward.
-        inplace = inplace and not x.requires_grad
-        chunk = self.cpu_chunk if self.cpu_chunk is not None and x.device.type == "cpu" else chosen
-        if chosen == batch and chunk >= batch:  # every row, in one call: no gathering at all
-            return self.apply(x, {k: _to(v, x) for k, v in params.items()})
-        order = self.chunk_order(params) if chunk < chosen else None
-        if inplace:
-            out = x
-        else:  # rows nobody writes must keep their values
-            out = torch.empty_like(x) if chosen == batch else x.clone()
-        if chosen == batch and order is None:  # every row in order: chunks are slices, nothing to gather
-            for start in range(0, batch, chunk):
-                rows = slice(start, start + chunk)
-                out[rows] = self.apply(x[rows], {k: _to(v[rows], x) for k, v in params.items()})
-            return out
-        positions = torch.arange(chosen) if order is None else order
-        for start in range(0, chosen, chunk):  # a loop over chunks, each one batched
-            mine = positions[start : start + chunk]
-            rows = index[mine].to(x.device)
-            # (index_select/index_copy_: 2x faster on the CPU than x[rows] and out[rows] = ...)
-            done = self.apply(x.index_select(0, rows), {k: _to(v[mine], x) for k, v in params.items()})
-            out.index_copy_(0, rows, done)
-        return out
+        return apply_rows(self, x, picked, {k: v[picked] for k, v in params.items()}, x.clone())
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
+def apply_rows(transform: Transform, x: Tensor, index: Tensor, params: dict[str, Tensor], out: Tensor) -> Tensor:
+    """The CPU executor: ``transform.apply`` on the rows ``index`` of ``x``, written into those rows of ``out``
+    (a new tensor of the caller's), ``cpu_chunk`` rows at a time on the CPU, in ``chunk_order``.
+
+    Each chunk is gathered, transformed and written while it is in cache. The rows do not depend on each other,
+    so how they are chunked does not change the result. ``params`` has one entry per row of ``index``.
+    """
+    chunk = transform.cpu_chunk if transform.cpu_chunk is not None and x.device.type == "cpu" else len(index)
+    order = transform.chunk_order(params) if chunk < len(index) else None
+    positions = torch.arange(len(index)) if order is None else order
+    for start in range(0, len(index), max(chunk, 1)):
+        mine = positions[start : start + chunk]
+        rows = index[mine].to(x.device)
+        done = transform.apply(x.index_select(0, rows), {k: _to(v[mine], x) for k, v in params.items()})
+        out.index_copy_(0, rows, done)
+    return out
+
+
 def select_rows(drawn: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
     """The draws of the examples ``rows`` (a CPU index) only: what those examples get alone."""
     return {k: v[rows] for k, v in drawn.items()}
-
-
-def may_overwrite(result: Tensor, source: Tensor, owned: bool) -> bool:
-    """Whether a chain may overwrite ``result``, the output of one of its steps on ``source``.
-
-    Yes when the chain owned ``source`` already, or when the step made a new tensor (not ``source`` or a
-    view of it, whose memory the caller owns); never when autograd tracks it.
-    """
-    if result.requires_grad:
-        return False
-    return owned or result.untyped_storage().data_ptr() != source.untyped_storage().data_ptr()
 
 
 def _to(value: Tensor, like: Tensor) -> Tensor:

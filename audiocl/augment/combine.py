@@ -4,7 +4,8 @@ They take the same ``forward(x, generator=None)`` as every transform and pass th
 a whole chain is reproducible from one seed. Like a transform, each first ``draw``s everything for the
 whole batch (one flat dict of per-example tensors, its steps' keys prefixed with their position:
 ``"3.which"``, ``"3.0.cutoff_hz"``), then applies it (``apply_drawn``); the rows of a draw applied to the
-rows of the batch alone give those rows of the batch's result.
+rows of the batch alone give those rows of the batch's result. Like a transform, a combinator never modifies
+its input: what it returns is a new tensor (or the input itself, where no row was transformed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from audiocl.augment.base import Transform, default_generator, may_overwrite, select_rows
+from audiocl.augment.base import Transform, default_generator, select_rows
 
 
 class Compose(nn.Module):
@@ -38,22 +39,18 @@ class Compose(nn.Module):
         are not ours draw as they run, from the same generator)."""
         return _drawn_by(self.transforms, batch, generator)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         g = default_generator(generator)
-        return self.apply_drawn(x, self.draw(x.shape[0], g), g, inplace)
+        return self.apply_drawn(x, self.draw(x.shape[0], g), g)
 
-    def apply_drawn(
-        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
-    ) -> Tensor:
+    def apply_drawn(self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         """The steps applied in order with their draws (``draw``, one row per example of ``x``)."""
         g = default_generator(generator)
-        owned = inplace  # may x be overwritten? Not the caller's tensor, unless the caller says so.
         for k, transform in enumerate(self.transforms):
-            if isinstance(transform, _COMBINABLE):
-                y = transform.apply_drawn(x, _step(drawn, k), g, inplace=owned)
-                owned, x = may_overwrite(y, x, owned), y
-            else:  # another module: its result may be memory it keeps, so never overwrite it
-                x, owned = transform(x, g), False
+            if isinstance(transform, _OURS):
+                x = transform.apply_drawn(x, _step(drawn, k), g)
+            else:  # another module draws as it runs
+                x = transform(x, g)
         return x
 
 
@@ -83,24 +80,22 @@ class RandomApply(nn.Module):
         chosen = torch.rand(batch, generator=generator) < self.p
         return {"chosen": chosen, **self.chain.draw(batch, generator)}
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         g = default_generator(generator)
-        return self.apply_drawn(x, self.draw(x.shape[0], g), g, inplace)
+        return self.apply_drawn(x, self.draw(x.shape[0], g), g)
 
-    def apply_drawn(
-        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
-    ) -> Tensor:
-        """The chain applied to the examples ``drawn["chosen"]`` with their draws, the others untouched."""
+    def apply_drawn(self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """The chain applied to the examples ``drawn["chosen"]`` with their draws, the others as they are."""
         chosen = drawn["chosen"]
         chain = {k: v for k, v in drawn.items() if k != "chosen"}
         if bool(chosen.all()):
-            return self.chain.apply_drawn(x, chain, generator, inplace)
+            return self.chain.apply_drawn(x, chain, generator)
         if not bool(chosen.any()):
             return x
         index = chosen.nonzero().squeeze(1)
-        rows = x.index_select(0, index.to(x.device))
-        done = self.chain.apply_drawn(rows, select_rows(chain, index), generator, inplace=True)  # a copy of our own
-        return (x if inplace else x.clone()).index_copy_(0, index.to(x.device), done)
+        rows = index.to(x.device)
+        done = self.chain.apply_drawn(x.index_select(0, rows), select_rows(chain, index), generator)
+        return x.index_copy(0, rows, done)
 
 
 class OneOf(nn.Module):
@@ -137,34 +132,30 @@ class OneOf(nn.Module):
         which = torch.multinomial(self.weights.cpu(), batch, replacement=True, generator=generator)
         return {"chosen": chosen, "which": which, **_drawn_by(self.transforms, batch, generator)}
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, inplace: bool = False) -> Tensor:
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         g = default_generator(generator)
-        return self.apply_drawn(x, self.draw(x.shape[0], g), g, inplace)
+        return self.apply_drawn(x, self.draw(x.shape[0], g), g)
 
-    def apply_drawn(
-        self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None, inplace: bool = False
-    ) -> Tensor:
-        """Each chosen example transformed by its branch with its draws, the others untouched."""
+    def apply_drawn(self, x: Tensor, drawn: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+        """Each chosen example transformed by its branch with its draws, the others as they are."""
         g = default_generator(generator)
-        out = x
         # A loop over the few transforms (not over examples): each runs batched on its own examples.
+        parts = []
         for k, transform in enumerate(self.transforms):
             mine = drawn["chosen"] & (drawn["which"] == k)
             if not bool(mine.any()):
                 continue
-            if out is x and not inplace:  # the caller's tensor: write into a copy
-                out = x.clone()
-            branch = _step(drawn, k)
-            if isinstance(transform, Transform):  # works on its rows of `out` directly, no gathering
-                branch["chosen"] = branch["chosen"] & mine
-                out = transform.apply_drawn(out, branch, g, inplace=True)
-                continue
             index = mine.nonzero().squeeze(1)
-            rows = x.index_select(0, index.to(x.device))  # a copy of our own; other branches write other rows
-            if isinstance(transform, _COMBINABLE):
-                done = transform.apply_drawn(rows, select_rows(branch, index), g, inplace=True)
+            rows = x.index_select(0, index.to(x.device))
+            if isinstance(transform, _OURS):
+                done = transform.apply_drawn(rows, select_rows(_step(drawn, k), index), g)
             else:
                 done = transform(rows, g)
+            parts.append((index, done))
+        if not parts:
+            return x
+        out = x.clone()  # a new tensor; the branches write disjoint rows of it
+        for index, done in parts:
             out.index_copy_(0, index.to(x.device), done)
         return out
 
@@ -174,7 +165,7 @@ def _drawn_by(steps: Sequence[nn.Module], batch: int, generator: torch.Generator
     return {
         f"{k}.{name}": value
         for k, step in enumerate(steps)
-        if isinstance(step, _COMBINABLE)
+        if isinstance(step, _OURS)
         for name, value in step.draw(batch, generator).items()
     }
 
@@ -185,5 +176,5 @@ def _step(drawn: dict[str, Tensor], k: int) -> dict[str, Tensor]:
     return {name[len(prefix) :]: value for name, value in drawn.items() if name.startswith(prefix)}
 
 
-# The modules whose forward takes ``inplace``.
-_COMBINABLE = (Transform, Compose, RandomApply, OneOf)
+# The modules that draw first and apply the draws (``draw``, ``apply_drawn``); others draw as they run.
+_OURS = (Transform, Compose, RandomApply, OneOf)

@@ -13,9 +13,8 @@ the amounts:
   a 14.68 ms search window to where it best continues the previous one (normalised cross-correlation,
   coarse on decimated signals, then refined to the sample). The loop runs over output segments
   (about 33 per 2.7 s clip), each step batched over the examples (one multiply-and-sum over all candidates;
-  the coarse candidates of all segments are read at once, as they do not depend on earlier choices). On
-  2 CPU cores, pitch-shifting 96 CLMR clips (2.7 s at 22.05 kHz) takes ~45 ms against ~350 ms for
-  the vocoder, time-stretching them ~20 ms against ~350 ms. It keeps periodic sounds (tones,
+  the coarse candidates of all segments are read at once, as they do not depend on earlier choices). It
+  is several times faster than the vocoder (docs/benchmarks.md). It keeps periodic sounds (tones,
   voices) clean but can double sharp transients and stutter on dense polyphony, which the vocoder
   renders smoothly (if phasier).
 - ``interpolate`` resamples each row at its own rate by linear interpolation.
@@ -57,7 +56,7 @@ def phase_vocoder(
     """
     batch, n_freq, stored = spec.shape
     real = spec.real.dtype
-    # |X| as sqrt(re^2 + im^2) and the output from cos/sin: 2-4x faster on the CPU than abs() and polar().
+    # |X| as sqrt(re^2 + im^2) and the output from cos/sin: faster on the CPU than abs() and polar().
     magnitude = torch.nn.functional.pad((spec.real.square() + spec.imag.square()).sqrt(), (0, 2))  # 2 silent frames
     # Measured advance between frames m and m+1, once per input frame (not per output frame), wrapped to
     # [0, 2 pi) so that the running sum below stays small. A difference of angles, not the angle of
@@ -165,7 +164,7 @@ def _wsola_padded(xp: Tensor, plan: _WsolaPlan) -> Tensor:
 
     def best_fine(first: Tensor, target: Tensor) -> Tensor:
         """Which window of ``xp`` from ``first`` on matches ``target`` best (normalised)."""
-        # (B, candidates, width), a view. Multiply-and-sum: 2-3x faster on the CPU than a grouped conv1d.
+        # (B, candidates, width), a view. Multiply-and-sum: faster on the CPU than a grouped conv1d.
         windows = xp.gather(1, first[:, None] + fine_span).unfold(1, fade, 1)
         score = (windows * target[:, None, :]).sum(2)  # (B, candidates)
         return score.div_(torch.linalg.vector_norm(windows, dim=2).add_(1e-6)).argmax(1)
@@ -183,7 +182,7 @@ def _wsola_padded(xp: Tensor, plan: _WsolaPlan) -> Tensor:
         near = torch.add(follow, (lows_before[:, k] - box).add_(score.argmax(1)), alpha=d)
         chosen.append(near + best_fine(near, xp.gather(1, follow[:, None] + fine)))
     # (B, K) segment starts in the flattened xp. Windows of the flattened signal picked by index_select:
-    # 2x faster on the CPU than indexing xp.unfold(...) with (row, start) pairs.
+    # faster on the CPU than indexing xp.unfold(...) with (row, start) pairs.
     at = torch.stack(chosen, 1) + torch.arange(0, xp.numel(), xp.shape[1], device=xp.device)[:, None]
     grains = at.shape[1]
     flat = xp.view(-1)
@@ -199,7 +198,7 @@ def _wsola_padded(xp: Tensor, plan: _WsolaPlan) -> Tensor:
 def _box_sums(x: Tensor, d: int) -> Tensor:
     """Sums of ``d`` consecutive samples of each row (a trailing remainder is dropped).
 
-    Halving by pairs while ``d`` is even, then strided slices added up: 3x faster on the CPU than
+    Halving by pairs while ``d`` is even, then strided slices added up: faster on the CPU than
     ``.view(batch, -1, d).sum(2)``, whose reduction over a last dimension of a few elements is slow.
     """
     x = x[:, : x.shape[1] // d * d]
@@ -216,7 +215,7 @@ def interpolate(x: Tensor, step: Tensor, length: int) -> Tensor:
     the output.
 
     ``step > 1`` speeds a row up (higher, shorter), ``step < 1`` slows it down. One ``grid_sample``
-    (a fused floor/gather/lerp, 4x faster on the CPU than the same steps one tensor op at a time).
+    (a fused floor/gather/lerp, faster on the CPU than the same steps one tensor op at a time).
     Its float32 grid places reads within ~1/200 sample for rows of 60 000 samples (well inside the error
     of linear interpolation itself).
 
@@ -396,10 +395,11 @@ class PitchShift(_Stretcher):
     """Shift the pitch by a per-example amount uniform in ``[min_semitones, max_semitones]``; keep the length.
 
     Amounts are continuous, or on the grid ``min_semitones, min_semitones + step_semitones, ...`` with a
-    ``step_semitones`` (CLMR's code draws whole cents: ``0.01``). ``method="phase_vocoder"`` (default) resamples, then
+    ``step_semitones`` (CLMR's code draws whole cents: ``0.01``). ``method="phase_vocoder"`` (default)
+    resamples, then
     stretches with an STFT of ``n_fft`` (default: ~46 ms, 1024 at 22.05 kHz) and ``hop_length``
     (default ``n_fft // 4``); ``method="wsola"`` stretches in the time domain instead (sox's sizes, no
-    ``n_fft``/``hop_length``): ~8x faster, cleaner on tones, rougher on transients and dense mixes (see
+    ``n_fft``/``hop_length``): several times faster, cleaner on tones, rougher on transients and dense mixes (see
     the module docstring). Defaults -4..4 follow audiomentations.
 
     Shape:
@@ -451,7 +451,7 @@ class TimeStretch(_Stretcher):
 
     The rate is drawn per example, uniform in ``[min_rate, max_rate]`` (defaults 0.8-1.25 follow
     audiomentations; CLAR used 0.5-1.5). ``method`` picks the phase vocoder (default; ``n_fft``,
-    ``hop_length`` as in ``PitchShift``) or the ~15x faster time-domain ``"wsola"``.
+    ``hop_length`` as in ``PitchShift``) or the faster time-domain ``"wsola"`` (docs/benchmarks.md).
 
     Shape:
         - x: ``(batch, samples)``; output: same.

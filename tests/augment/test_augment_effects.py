@@ -247,12 +247,12 @@ def test_compose_applies_in_order():
     assert apply(A.Compose([advance, delay]), x).tolist() == [[0.0, 2.0, 3.0, 4.0]]
 
 
-def test_chains_overwrite_only_their_own_tensors():
-    """Combinators let their steps overwrite the tensors the chain made (a copy fewer per step): the
-    caller's batch must stay untouched, and the result must equal the steps applied one by one."""
+def test_chains_never_modify_their_input():
+    """Every step is out of place: the caller's batch is untouched, and the chain gives what its steps give one
+    after the other, each on a fresh copy."""
     chain = A.Compose(
         [
-            A.Gain(-6, -1, p=0.5),  # row factors: in place once the chain owns the batch
+            A.Gain(-6, -1, p=0.5),  # row factors: one pass over the batch
             A.PolarityInversion(p=0.5),
             A.OneOf([A.LowPass(SR), A.Compose([A.Gain(p=0.5), A.Delay(SR, p=0.5)])], p=0.7),
             A.RandomApply([A.TimeShift(p=0.5), A.Fade(p=0.5)], p=0.6),
@@ -264,7 +264,7 @@ def test_chains_overwrite_only_their_own_tensors():
     out = chain(x, torch.Generator().manual_seed(1))
     assert torch.equal(x, before)
     g, y = torch.Generator().manual_seed(1), x
-    for step in chain.transforms:  # inplace=False: each step on a fresh copy
+    for step in chain.transforms:  # each step on a fresh copy
         y = step(y.clone(), g)
     torch.testing.assert_close(out, y, atol=1e-6, rtol=0)
 
