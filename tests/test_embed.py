@@ -126,20 +126,17 @@ def test_embed_many_batches_clips_together_and_matches_embed(embedder):
 
 
 @pytest.mark.slow  # librosa's first MFCC call compiles (numba): seconds
-def test_mfcc_baseline_is_mean_and_std_of_librosa_mfccs():
+def test_mfcc_baseline_is_mean_and_std_of_librosas_default_mfccs_over_the_clip():
     librosa = pytest.importorskip("librosa")
-    noise = 0.05 * torch.randn(SR, generator=torch.Generator().manual_seed(0))
-    audio = (sine(440, SR, 1.0) + noise).numpy()
-    emb = mfcc_baseline(SR).embed(audio, SR)  # 1 s chunk: exactly one
-    # The front-end frames 400-sample windows every 160 samples and zero-pads each to a 512-point FFT;
-    # librosa centres the 400-sample window in its 512-sample frame, hence 56 leading zeros to align them.
-    aligned = np.concatenate([np.zeros(56), audio])
-    mfcc = librosa.feature.mfcc(
-        y=aligned, sr=SR, n_mfcc=20, n_fft=512, win_length=400, hop_length=160, n_mels=64, center=False
-    )  # (20, 98)
+    noise = 0.05 * torch.randn(int(2.3 * SR), generator=torch.Generator().manual_seed(0))
+    audio = (sine(440, SR, 2.3) + noise).numpy()
+    emb = mfcc_baseline(SR).embed(audio, SR)  # the whole clip, as the plain baseline
+    mfcc = librosa.feature.mfcc(y=audio, sr=SR, n_mfcc=20)  # every default: 2048/512, centred, 128 mels
     ref = np.concatenate([mfcc.mean(1), mfcc.std(1)])
     assert emb.shape == (40,)
-    np.testing.assert_allclose(emb, ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(emb, ref, rtol=1e-4, atol=2e-3)
+    chunked = mfcc_baseline(SR, chunk_s=1.0).embed(audio, SR, pooling="none")
+    assert chunked.shape == (3, 40)  # per chunk on request
 
 
 def test_mfcc_stats_reference():

@@ -20,7 +20,9 @@ def add_embedder_arguments(p: argparse.ArgumentParser, *, several_baselines: boo
     g.add_argument("--recipe", help="recipe file or bundled name whose encoder the random baseline uses")
     g.add_argument("--branch", help="multi-format checkpoints: 'waveform' or 'logmel'; unset: both, concatenated")
     g.add_argument("--sample-rate", type=int, default=16000, help="sample rate of the mfcc baseline (Hz)")
-    g.add_argument("--chunk-s", type=float, help="chunk length in s; unset: the encoder's training segment (mfcc: 1 s)")
+    g.add_argument(
+        "--chunk-s", type=float, help="chunk length in s; unset: the encoder's training segment (mfcc: the whole clip)"
+    )
     g.add_argument("--hop-s", type=float, help="hop between chunks in s; unset: the chunk length")
     g.add_argument("--batch-size", type=int, default=64, help="chunks per forward pass")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda when available)")
