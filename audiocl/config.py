@@ -166,6 +166,41 @@ class TrainerConfig:
 
 
 @dataclass
+class KnnConfig:
+    """Online kNN accuracy during pretraining (solo-learn's convention): a small labelled set embedded every N
+    steps, its training split (or its first folds) the bank, its valid (else test, else last-fold) clips the
+    queries; ROC-AUC for a multi-label set. Monitoring only: the number is not the probe's result."""
+
+    # A loader of audiocl.data (speech_commands, esc50, csv, ...). None: off, except when pretraining on the
+    # synthetic corpus (data.root null), whose labels.csv is then used.
+    dataset: str | None = None
+    root: str | None = None
+    options: dict = field(default_factory=dict)  # loader options, e.g. {convention: "12"}
+    every_n_steps: int = 100  # 0: off
+    k: int = 20  # neighbours (solo-learn's default)
+    temperature: float = 0.07  # votes weighted by exp(cosine / temperature), as solo-learn's WeightedKNNClassifier
+    max_items: int = 400  # at most this many bank and query clips each (a seeded subsample): keeps it cheap
+
+
+@dataclass
+class MonitorConfig:
+    """Collapse monitors on the training step's own embeddings (audiocl.monitors.CollapseMonitor)."""
+
+    every_n_steps: int = 10  # 0: off
+    # A collapse warning (once, with the step) when the encoder embedding's effective rank (RankMe) or its
+    # per-dimension std of the normalised embedding, in units of 1/sqrt(dim) (SimSiam), falls below these.
+    min_rank: float = 2.0
+    min_std_ratio: float = 0.1
+    report: bool = True  # write training_report.md + training_curves.png into the run folder at the end
+
+
+@dataclass
+class EvalConfig:
+    knn: KnnConfig = field(default_factory=KnnConfig)
+    monitors: MonitorConfig = field(default_factory=MonitorConfig)
+
+
+@dataclass
 class Recipe:
     name: str = "recipe"
     seed: int = 0
@@ -179,6 +214,7 @@ class Recipe:
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)  # monitors during pretraining (audiocl.monitors)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -382,7 +418,19 @@ def _check_semantics(recipe: Recipe) -> None:
     need(recipe.optim.schedule in {"cosine", "constant"}, "optim.schedule", "one of cosine, constant")
     need(recipe.optim.lr_scaling in {"none", "linear", "sqrt"}, "optim.lr_scaling", "one of none, linear, sqrt")
     _check_trainer_choices(recipe.trainer, need)
+    _check_eval(recipe.eval, need)
     _check_negatives(recipe)
+
+
+def _check_eval(e: EvalConfig, need) -> None:
+    need(e.knn.every_n_steps >= 0, "eval.knn.every_n_steps", "must be >= 0 (0: off)")
+    need(e.knn.k >= 1, "eval.knn.k", "must be >= 1")
+    need(e.knn.temperature > 0, "eval.knn.temperature", "must be positive")
+    need(e.knn.max_items >= 2, "eval.knn.max_items", "must be >= 2")
+    need(e.knn.dataset is None or e.knn.root is not None, "eval.knn.root", "the kNN data set needs its root folder")
+    need(e.monitors.every_n_steps >= 0, "eval.monitors.every_n_steps", "must be >= 0 (0: off)")
+    need(e.monitors.min_rank >= 0, "eval.monitors.min_rank", "must be >= 0")
+    need(e.monitors.min_std_ratio >= 0, "eval.monitors.min_std_ratio", "must be >= 0")
 
 
 def _check_negatives(recipe: Recipe) -> None:

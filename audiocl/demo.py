@@ -5,8 +5,9 @@
    the test clips the probes score are never seen in pretraining.
 3. Embed the clips and fit linear probes (:func:`audiocl.probe.run_probe`) for the pretrained encoder, the same
    encoder at random initialisation, and MFCC statistics.
-4. Print the table and write a report folder: ``report.md``, ``loss_curve.png``, ``embeddings_2d_pretrained.png``
-   and ``embeddings_2d_random.png`` (PCA of the test embeddings).
+4. Print the table and write a report folder: ``report.md``, ``loss_curve.png``, ``training_curves.png`` (the loss
+   next to the collapse monitors and the online kNN accuracy, :mod:`audiocl.monitors`),
+   ``embeddings_2d_pretrained.png`` and ``embeddings_2d_random.png`` (PCA of the test embeddings).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def run_demo(
             f"data.root={data / 'labels.csv'}",
             f"output_dir={run}",
             f"trainer.progress_bar={progress}",
+            # Online kNN on the corpus's own labels (train clips the bank, test clips the queries).
+            "eval.knn.dataset=csv",
+            f"eval.knn.root={data / 'labels.csv'}",
             *extra,
             *(overrides or []),
         ],
@@ -105,6 +109,9 @@ def run_demo(
     _stage("4/4 writing the report", start)
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = [plot_loss_curve(run / "csv" / "metrics.csv", report_dir / "loss_curve.png")]
+    curves = run / "training_curves.png"  # the loss next to the monitors (audiocl.monitors.TrainingReport)
+    if curves.is_file():
+        plots.append(Path(shutil.copy(curves, report_dir / "training_curves.png")))
     test = [i for i, item in enumerate(task.items) if item.split == "test"]
     y = task.targets()
     for name in ("pretrained", "random init"):

@@ -128,6 +128,7 @@ class ContrastiveMethod(L.LightningModule):
                 raise RecipeError("trainer.chunk_size: gradient caching does not support the supervised head")
             self.automatic_optimization = False
         self._batch_start: float | None = None  # for throughput logging
+        self.step_embeddings: dict | None = None  # the last training step's h and z, for audiocl.monitors
 
     def _check_crop_fits(self) -> None:
         """One silent forward pass of a view through each branch, so a crop too short for an encoder
@@ -264,9 +265,12 @@ class ContrastiveMethod(L.LightningModule):
         with torch.no_grad():
             audio = self.make_views(batch, generator)
         keys = self.momentum_keys(audio)
+        self.step_embeddings = None  # GradCache's chunks never hold the whole batch's embeddings
         if not self.automatic_optimization:
             return self._cached_step(audio, labels, keys)
         hs, z = self.project(audio)
+        # For the collapse monitors (audiocl.monitors): the first branch's embedding and projection, no graph.
+        self.step_embeddings = {"h": hs[0].detach(), "z": z[:, : self.recipe.branches[0].head.out_dim].detach()}
         loss = contrastive = self.contrastive_loss(z, labels, keys)
         if self.classifier is not None:
             # The first branch's embedding h, or its projection z (the first out_dim columns of z).
@@ -280,6 +284,12 @@ class ContrastiveMethod(L.LightningModule):
         self.log("train/contrastive", contrastive, on_step=True, sync_dist=self._distributed)
         self.log("train/loss", loss, on_step=True, prog_bar=True, sync_dist=self._distributed)
         return loss
+
+    def configure_callbacks(self) -> list:
+        """The monitors ``recipe.eval`` asks for (collapse, online kNN, the training report)."""
+        from audiocl.monitors import monitors_for
+
+        return monitors_for(self.recipe)
 
     @property
     def _distributed(self) -> bool:
