@@ -483,20 +483,14 @@ def find_audio_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     relative paths taken from the list file's folder) or an audio file. A missing input raises ValueError;
     a missing file named inside a list file is kept, so that it is reported and skipped with the unreadable ones.
     """
-    from audiocl.audio import AUDIO_EXTENSIONS
+    from audiocl.data.folder import list_audio
 
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = [
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in AUDIO_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)  # ._x.wav, .cache/
-                and p.is_file()
-            ]
-            files.extend(sorted(found))
+            # Broken and looping links are kept, so that they are reported and skipped with the unreadable files.
+            files.extend(list_audio(path))
         elif path.suffix.lower() in LIST_SUFFIXES:
             if not path.is_file():
                 raise ValueError(f"list file not found: {path}")
@@ -605,7 +599,8 @@ def embed_files(
     pooling = _check_pooling(embedder.pooling if pooling is None else pooling)
     out_path = Path(out_path)
     files = find_audio_files(inputs)
-    if out_path.expanduser().resolve() in {f.expanduser().resolve() for f in files}:
+    # os.path.realpath, not Path.resolve(), which raises on a link loop (skipped and listed below instead)
+    if os.path.realpath(out_path.expanduser()) in {os.path.realpath(f.expanduser()) for f in files}:
         raise ValueError(f"{out_path} is one of the inputs: choose another output")
     report = EmbedFilesReport(out_path=out_path)
 
