@@ -22,6 +22,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from audiocl.validation import finite_number, positive_int
+
 __all__ = ["AUDIO_EXTENSIONS", "SAMPLE_RATE_RANGE", "AudioError", "AudioInfo", "info", "load", "resample", "save"]
 
 #: File suffixes that :func:`load` decodes (libsndfile >= 1.1, as bundled in the soundfile wheels).
@@ -77,6 +79,8 @@ class AudioInfo:
 def _open(path: Path) -> sf.SoundFile:
     """Open ``path`` for reading, turning every way it can fail into an AudioError naming the file."""
     if not path.exists():
+        if path.is_symlink():
+            raise AudioError(path, "broken symbolic link (its target is missing, or the links form a loop)")
         raise AudioError(path, "file not found")
     if path.is_dir():
         raise AudioError(path, "is a directory, not an audio file")
@@ -149,14 +153,10 @@ def load(
 
     >>> audio, rate = load("speech.wav", sample_rate=16000)  # doctest: +SKIP
     """
-    if sample_rate is not None and (isinstance(sample_rate, bool) or int(sample_rate) != sample_rate):
-        raise ValueError(f"sample_rate must be an int in Hz or None, got {sample_rate!r}")
-    if sample_rate is not None and sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if not (math.isfinite(offset_s) and offset_s >= 0):
-        raise ValueError(f"offset_s must be a finite number >= 0, got {offset_s!r}")
-    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
-        raise ValueError(f"duration_s must be a finite number > 0 or None, got {duration_s!r}")
+    sample_rate = positive_int("sample_rate", sample_rate, allow_none=True)
+    offset_s = finite_number("offset_s", offset_s, minimum=0)
+    if duration_s is not None:
+        duration_s = finite_number("duration_s", duration_s, minimum=0, exclusive=True)
 
     path = Path(path)
     with _open(path) as f:
@@ -223,14 +223,11 @@ def resample(audio: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     """
     import soxr
 
-    for name, value in (("orig_sr", orig_sr), ("new_sr", new_sr)):
-        if isinstance(value, bool) or int(value) != value or value <= 0:
-            raise ValueError(f"{name} must be a positive int in Hz, got {value!r}")
+    orig_sr, new_sr = positive_int("orig_sr", orig_sr), positive_int("new_sr", new_sr)
     if orig_sr == new_sr:
         return audio
     if not audio.is_floating_point():
         raise ValueError(f"resample needs floating-point audio, got {audio.dtype}")
-    orig_sr, new_sr = int(orig_sr), int(new_sr)
     samples = audio.shape[-1]
     out_samples = math.ceil(samples * new_sr / orig_sr)
     work = torch.float64 if audio.dtype == torch.float64 else torch.float32
@@ -258,8 +255,7 @@ def save(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate:
     suffix = path.suffix.lower()
     if suffix not in _WRITE_FORMATS:
         raise ValueError(f"cannot tell the format of {path}: use one of the suffixes {sorted(_WRITE_FORMATS)}")
-    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
+    sample_rate = positive_int("sample_rate", sample_rate)
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().float().numpy()
     audio = np.asarray(audio, dtype=np.float32)

@@ -74,12 +74,13 @@ class _ResumingWriter(ExperimentWriter):
 
     def __init__(self, log_dir: str, keep_before_step: int, pending_row: dict | None = None):
         self.keep_before_step = keep_before_step
-        self._kept_steps: set[int] = set()
+        self._kept: dict[int, set[str]] = {}  # step -> the keys its kept rows hold
         super().__init__(log_dir)
-        # The row the resume checkpoint covers, if a kill came between the checkpoint and the row's write.
+        # The row the resume checkpoint covers, if a kill came between the checkpoint and the row's write (a
+        # monitor's row of the same step may be there: it is the training row's keys that tell).
         row = dict(pending_row or {})
         step = row.pop("step", None)
-        if step is not None and step < keep_before_step and step not in self._kept_steps:
+        if step is not None and step < keep_before_step and not set(row) - {"epoch"} <= self._kept.get(step, set()):
             self.log_metrics(row, step)
             self.save()
 
@@ -96,7 +97,8 @@ class _ResumingWriter(ExperimentWriter):
             kept = [r for r in rows if int(r["step"]) < self.keep_before_step]
             writer.writerows(kept)
         self.metrics_keys = keys
-        self._kept_steps = {int(r["step"]) for r in kept}
+        for r in kept:
+            self._kept.setdefault(int(r["step"]), set()).update(k for k, v in r.items() if v not in ("", None))
 
 
 class ResumingCSVLogger(CSVLogger):

@@ -109,13 +109,13 @@ def _prepare_shard(
     return shard, meta
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     import threading
 
     torch.set_num_threads(1)  # one process per core does the parallelism
     # A worker must not outlive a killed prepare (it would go on writing shards): when the parent dies, the
-    # worker is re-parented, and this thread ends it.
-    parent = os.getppid()
+    # worker is re-parented, and this thread ends it. The parent's PID comes from the parent itself, since it
+    # may already be dead by the time a worker has imported torch and runs this.
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -269,7 +269,9 @@ def prepare(
             import multiprocessing
 
             ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
-            with ProcessPoolExecutor(num_workers, mp_context=ctx, initializer=_worker_init) as pool:
+            with ProcessPoolExecutor(
+                num_workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+            ) as pool:
                 futures = [pool.submit(_prepare_shard, *job) for job in jobs]
                 for fut in as_completed(futures):
                     s, meta = fut.result()

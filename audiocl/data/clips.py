@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from audiocl.validation import positive_int
+
 __all__ = ["ClipDataset", "WorkerSeeded", "fit_length", "stack_crops"]
 
 
@@ -133,12 +135,8 @@ class ClipDataset(WorkerSeeded, Dataset):
     ):
         if len(files) == 0:
             raise ValueError("ClipDataset needs at least one file")
-        if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
-        if int(clip_samples) != clip_samples or clip_samples <= 0:
-            raise ValueError(f"clip_samples must be a positive int, got {clip_samples!r}")
-        if crops is not None and (isinstance(crops, bool) or int(crops) != crops or crops < 1):
-            raise ValueError(f"crops must be None or a positive int, got {crops!r}")
+        sample_rate, clip_samples = positive_int("sample_rate", sample_rate), positive_int("clip_samples", clip_samples)
+        crops = positive_int("crops", crops, allow_none=True)
         if labels is not None and len(labels) != len(files):
             raise ValueError(f"got {len(labels)} labels for {len(files)} files")
         self.files = [Path(f) for f in files]

@@ -189,12 +189,29 @@ def build_pretrain_dataset(recipe: Recipe):
         files, labels = [it.path for it in task.items], [int(it.target) for it in task.items]
     if not files:
         raise RecipeError(f"data.root: no audio files found under {d.root} for data.dataset={d.dataset!r}")
+    _require_one_readable(files, d.root)
     labels = _training_labels(recipe, labels)
     # Every worker appends the files it had to skip, so a corrupt file is reported, not a crash hours in.
     skip_log = Path(recipe.output_dir) / "skipped_files.tsv"
     return ClipDataset(
         files, d.sample_rate, clip_samples, labels=labels, seed=recipe.seed, skip_log=skip_log, crops=crops
     )
+
+
+def _require_one_readable(files: list, root) -> None:
+    """A RecipeError when not one file decodes: unreadable files are skipped during training, but a data set of
+    nothing but unreadable files would end in the workers' "could not be decoded" error, a traceback, at step 0.
+    Stops at the first readable file, so a good data set costs one short decode."""
+    from audiocl.audio import AudioError, load
+
+    first_reason = None
+    for path in files:
+        try:
+            load(path, duration_s=0.05)
+            return
+        except AudioError as err:
+            first_reason = first_reason or str(err)
+    raise RecipeError(f"data.root: none of the {len(files)} files under {root} is readable audio (e.g. {first_reason})")
 
 
 def _training_labels(recipe: Recipe, labels: list[int] | None) -> list[int] | None:
