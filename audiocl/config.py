@@ -399,12 +399,11 @@ def _check_semantics(recipe: Recipe) -> None:
     need(len(out_dims) == 1, "branches", "all branches must project to the same head.out_dim")
     need(recipe.loss.temperature is None or recipe.loss.temperature > 0, "loss.temperature", "must be positive")
     need(recipe.supervised.input in {"projection", "embedding"}, "supervised.input", "projection or embedding")
-    need(recipe.supervised.norm in {"batch", "layer", "none"}, "supervised.norm", "one of batch, layer, none")
-    need(
-        recipe.supervised.activation in {"relu", "gelu", "silu", "tanh", "none"},
-        "supervised.activation",
-        "one of relu, gelu, silu, tanh, none",
-    )
+    from audiocl.models.heads import ACTIVATIONS, NORMS  # the registry the heads are built from
+    from audiocl.validation import choice
+
+    _valid(choice, "supervised.norm", recipe.supervised.norm, choices=NORMS)
+    _valid(choice, "supervised.activation", recipe.supervised.activation, choices=ACTIVATIONS)
     need(
         recipe.supervised.num_classes == 0 or recipe.data.label_fraction > 0,
         "data.label_fraction",
