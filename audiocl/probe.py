@@ -37,7 +37,6 @@ The protocol (what :func:`run_probe` does for a :class:`audiocl.data.task.Task`)
 
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -45,10 +44,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from audiocl.eval.chunking import clmr_test_crops, random_crop_start
-from audiocl.eval.protocols import PROTOCOLS, ClmrOptions, PublishedOptions, check_protocol, train_clmr_linear
+from audiocl.eval.metrics import score
+from audiocl.eval.probes.linear import (
+    LinearProbe,
+    clmr_probe_embeddings,
+    fit_clmr_probe,
+    fit_probe,
+    probe_embeddings,
+)
+from audiocl.eval.probes.options import ProbeOptions
+from audiocl.eval.protocols import PROTOCOLS, check_protocol
 from audiocl.report import format_table, markdown_report, write_json
 
 __all__ = [
@@ -64,6 +71,7 @@ __all__ = [
     "embed_crops",
     "probe_embeddings",
     "run_probe",
+    "score",
     "subsample",
     "format_table",
     "markdown_report",
@@ -83,302 +91,6 @@ ITEM_UNITS = {
 
 def item_unit(task_name: str) -> str:
     return next((unit for prefix, unit in ITEM_UNITS.items() if task_name.startswith(prefix)), "file")
-
-
-@dataclass
-class ProbeOptions:
-    """Hyper-parameters of the linear probe (the same for every task, so that numbers are comparable)."""
-
-    lr: float = 1e-2  # Adam; full-batch steps on standardised inputs converge in ~100-300 epochs
-    max_epochs: int = 500
-    patience: int = 20  # epochs without a better validation loss before stopping
-    weight_decays: tuple[float, ...] = (0.0, 1e-3, 1e-2)  # L2 penalty (Adam weight_decay), picked on valid
-    batch_size: int = 4096  # chunks per step; full batch when the training set is no larger
-    device: str = "cpu"
-    clmr: ClmrOptions = field(default_factory=ClmrOptions)  # the settings of protocol="clmr"
-    published: PublishedOptions = field(default_factory=PublishedOptions)  # and of protocol="published"
-
-
-# -- the classifier -------------------------------------------------------------------------------------
-
-
-class LinearProbe:
-    """A fitted standardiser + linear layer. ``predict_proba`` gives per-chunk (or per-row) probabilities.
-
-    Attributes:
-        mean, scale: the standardiser's statistics (as scikit-learn's ``StandardScaler``: population std,
-            1 for constant features), from the training rows only.
-        weight ``(classes, dim)``, bias ``(classes,)``, multilabel, weight_decay, epochs (best epoch + 1),
-        valid_loss, valid_score.
-    """
-
-    def __init__(self, mean, scale, weight, bias, multilabel, weight_decay, epochs, valid_loss):
-        self.mean, self.scale = mean, scale
-        self.weight, self.bias = weight, bias
-        self.multilabel, self.weight_decay = multilabel, weight_decay
-        self.epochs, self.valid_loss = epochs, valid_loss
-        self.valid_score: float | None = None  # item-level valid score, set by fit_probe
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Shape: ``(n, dim)`` -> ``(n, classes)`` float64; softmax rows or independent sigmoids."""
-        x = torch.as_tensor((np.asarray(X, np.float64) - self.mean) / self.scale, dtype=torch.float32)
-        logits = x @ self.weight.T + self.bias
-        probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
-        return probs.double().numpy()
-
-
-def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, y) if multilabel else F.cross_entropy(logits, y)
-
-
-def _train_linear(x_tr, y_tr, x_va, y_va, multilabel, num_classes, weight_decay, seed, opts: ProbeOptions):
-    """Adam on a linear layer with early stopping on the validation loss; returns (W, b, epochs, loss).
-
-    Without validation rows (``x_va`` None) it runs ``opts.max_epochs`` epochs and returns the last weights
-    (loss nan)."""
-    g = torch.Generator().manual_seed(seed)
-    dim = x_tr.shape[1]
-    bound = 1.0 / math.sqrt(dim)  # nn.Linear's default initialisation, drawn from our generator
-    W = ((torch.rand(num_classes, dim, generator=g) * 2 - 1) * bound).to(x_tr.device).requires_grad_()
-    b = ((torch.rand(num_classes, generator=g) * 2 - 1) * bound).to(x_tr.device).requires_grad_()
-    opt = torch.optim.Adam([W, b], lr=opts.lr, weight_decay=weight_decay)
-    n = len(x_tr)
-    best = (math.inf, W.detach().clone(), b.detach().clone(), 0)
-    waited = 0
-    for epoch in range(opts.max_epochs):
-        order = torch.randperm(n, generator=g).to(x_tr.device) if n > opts.batch_size else None
-        for lo in range(0, n, opts.batch_size):
-            idx = order[lo : lo + opts.batch_size] if order is not None else slice(None)
-            opt.zero_grad(set_to_none=True)
-            _loss(x_tr[idx] @ W.T + b, y_tr[idx], multilabel).backward()
-            opt.step()
-        if x_va is None:
-            best = (math.nan, W.detach(), b.detach(), epoch + 1)
-            continue
-        with torch.no_grad():
-            valid_loss = float(_loss(x_va @ W.T + b, y_va, multilabel))
-        if valid_loss < best[0] - 1e-7:
-            best, waited = (valid_loss, W.detach().clone(), b.detach().clone(), epoch + 1), 0
-        else:
-            waited += 1
-            if waited >= opts.patience:
-                break
-    valid_loss, W, b, epochs = best
-    return W.cpu(), b.cpu(), epochs, valid_loss
-
-
-def _as_chunks(X) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``(n, dim)``, a ``(n, chunks, dim)`` array or a list of ``(chunks_i, dim)`` arrays ->
-    (all chunks ``(M, dim)``, item index of each chunk ``(M,)``)."""
-    if isinstance(X, np.ndarray | torch.Tensor) and np.ndim(X) == 2:
-        X = np.asarray(X, dtype=np.float32)
-        return X, np.arange(len(X))
-    parts = [np.asarray(x, dtype=np.float32).reshape(-1, np.shape(x)[-1]) for x in X]
-    if not parts:
-        raise ValueError("no embeddings given")
-    owner = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
-    return np.concatenate(parts), owner
-
-
-def _item_mean(probs: np.ndarray, owner: np.ndarray, num_items: int) -> np.ndarray:
-    """Average per-chunk probabilities over each item: ``(M, C)`` -> ``(num_items, C)``."""
-    sums = np.zeros((num_items, probs.shape[1]))
-    np.add.at(sums, owner, probs)
-    return sums / np.bincount(owner, minlength=num_items)[:, None]
-
-
-def score(probs: np.ndarray, y: np.ndarray, multilabel: bool, classes: Sequence[str] | None = None) -> dict:
-    """Item-level metrics. Single-label: ``accuracy``. Multi-label: macro ``roc_auc`` and ``pr_auc`` over
-    the classes with both positives and negatives in ``y``, and ``per_class_roc_auc`` (name -> value)."""
-    if not multilabel:
-        return {"accuracy": float(np.mean(probs.argmax(1) == np.asarray(y)))}
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    y = np.asarray(y)
-    positives = y.sum(0)
-    usable = (positives > 0) & (positives < len(y))
-    if not usable.any():
-        raise ValueError("no class has both positive and negative items in this split: ROC-AUC is undefined")
-    names = list(classes) if classes is not None else [str(i) for i in range(y.shape[1])]
-    scored = np.flatnonzero(usable)
-    # Per class, then the unweighted mean: scikit-learn's average="macro", also when one class is left.
-    roc = [float(roc_auc_score(y[:, c], probs[:, c])) for c in scored]
-    pr = [float(average_precision_score(y[:, c], probs[:, c])) for c in scored]
-    return {
-        "roc_auc": float(np.mean(roc)),
-        "pr_auc": float(np.mean(pr)),
-        "per_class_roc_auc": {names[c]: v for c, v in zip(scored, roc, strict=True)},
-        "classes_scored": len(scored),
-    }
-
-
-def _primary(metrics: dict, multilabel: bool) -> float:
-    return metrics["roc_auc"] if multilabel else metrics["accuracy"]
-
-
-def fit_probe(
-    X_train,
-    y_train,
-    X_valid,
-    y_valid,
-    *,
-    multilabel: bool = False,
-    num_classes: int | None = None,
-    seed: int = 0,
-    options: ProbeOptions | None = None,
-) -> LinearProbe:
-    """Standardise on the training rows, train a linear classifier per weight decay, keep the best on valid.
-
-    Args:
-        X_train, X_valid: ``(n, dim)`` rows (one per item), or per-item chunks: a ``(n, chunks, dim)`` array
-            or a list of ``(chunks_i, dim)`` arrays (each chunk is trained on with its item's label; the
-            validation score averages chunk probabilities per item).
-        y_train, y_valid: ``(n,)`` class indices, or ``(n, classes)`` multi-hot for ``multilabel``.
-        multilabel: sigmoid + BCE and ROC-AUC instead of softmax + cross-entropy and accuracy.
-        num_classes: default ``max(label) + 1`` (single-label) or the width of ``y`` (multi-label).
-        seed: initialisation and mini-batch order.
-
-    With ``X_valid=None`` (the ``published`` protocol) no weight decay is chosen: one probe is trained with
-    ``options.published`` (fixed epochs and weight decay) and returned with ``valid_score`` None.
-    """
-    opts = options or ProbeOptions()
-    xtr, own_tr = _as_chunks(X_train)
-    y_train = np.asarray(y_train)
-    if multilabel:
-        num_classes = num_classes or y_train.shape[1]
-    else:
-        num_classes = num_classes or int(max(y_train.max(), np.max(y_valid) if X_valid is not None else 0)) + 1
-    # The standardiser sees the training chunks only: the validation and test sets are transformed with it.
-    mean = xtr.mean(0, dtype=np.float64)
-    scale = xtr.std(0, dtype=np.float64)
-    scale[scale < 1e-12] = 1.0  # constant features (as StandardScaler does)
-    device = torch.device(opts.device)
-
-    def tensors(x, y, owner):
-        xt = torch.as_tensor((x - mean) / scale, dtype=torch.float32, device=device)
-        yt = torch.as_tensor(y[owner], dtype=torch.float32 if multilabel else torch.long, device=device)
-        return xt, yt
-
-    x_tr_t, y_tr_t = tensors(xtr, y_train, own_tr)
-    if X_valid is None:  # the published protocol: hyper-parameters fixed in advance, no validation rows
-        fixed = opts.published
-        run = ProbeOptions(**{**vars(opts), "max_epochs": fixed.epochs})
-        W, b, epochs, _ = _train_linear(x_tr_t, y_tr_t, None, None, multilabel, num_classes, fixed.weight_decay,
-                                        seed, run)  # fmt: skip
-        return LinearProbe(mean, scale, W, b, multilabel, fixed.weight_decay, epochs, math.nan)
-    xva, own_va = _as_chunks(X_valid)
-    y_valid = np.asarray(y_valid)
-    x_va_t, y_va_t = tensors(xva, y_valid, own_va)
-    best, best_score = None, -math.inf
-    # Strongest penalty first, so that a tie on the (often small) validation set goes to the simpler model:
-    # the first-listed weak penalty used to win ties, and ran 1-4 points below plain logistic regression on
-    # MFCC statistics (issue 18).
-    for wd in sorted(opts.weight_decays, reverse=True):
-        W, b, epochs, vloss = _train_linear(x_tr_t, y_tr_t, x_va_t, y_va_t, multilabel, num_classes, wd, seed, opts)
-        probe = LinearProbe(mean, scale, W, b, multilabel, wd, epochs, vloss)
-        probs = _item_mean(probe.predict_proba(xva), own_va, len(y_valid))
-        try:
-            valid_score = _primary(score(probs, y_valid, multilabel), multilabel)
-        except ValueError:  # a tiny validation set where no tag is both present and absent: use the loss
-            valid_score = -vloss
-        if valid_score > best_score:
-            best, best_score = probe, valid_score
-    best.valid_score = best_score
-    return best
-
-
-def probe_embeddings(
-    X_train,
-    y_train,
-    X_valid,
-    y_valid,
-    X_test,
-    y_test,
-    *,
-    multilabel: bool = False,
-    classes: Sequence[str] | None = None,
-    seed: int = 0,
-    options: ProbeOptions | None = None,
-    fit=None,
-) -> dict:
-    """Fit a linear probe on arrays and score it on the test items: the protocol without a Task.
-
-    ``fit`` is the fitting function: :func:`fit_probe` (default) or :func:`fit_clmr_probe`.
-
-    Inputs as in :func:`fit_probe` (rows or per-item chunks). Returns a dict with ``accuracy``
-    (single-label) or ``roc_auc``, ``pr_auc`` and ``per_class_roc_auc`` (multi-label), plus
-    ``valid_score``, ``weight_decay``, ``epochs`` and ``test_probabilities`` ``(n_test, classes)``.
-
-    >>> probe_embeddings(Xtr, ytr, Xva, yva, Xte, yte)["accuracy"]  # doctest: +SKIP
-    0.97
-    """
-    num_classes = len(classes) if classes is not None else None
-    if num_classes is None and not multilabel:
-        num_classes = int(max(np.max(y_train), np.max(y_valid) if X_valid is not None else 0, np.max(y_test))) + 1
-    probe = (fit or fit_probe)(
-        X_train, y_train, X_valid, y_valid, multilabel=multilabel, num_classes=num_classes, seed=seed, options=options
-    )
-    xte, own_te = _as_chunks(X_test)
-    probs = _item_mean(probe.predict_proba(xte), own_te, len(y_test))
-    out = score(probs, np.asarray(y_test), multilabel, classes)
-    out.update(
-        valid_score=probe.valid_score,
-        weight_decay=probe.weight_decay,
-        epochs=probe.epochs,
-        test_probabilities=probs,
-    )
-    return out
-
-
-def fit_clmr_probe(
-    X_train,
-    y_train,
-    X_valid,
-    y_valid,
-    *,
-    multilabel: bool = False,
-    num_classes: int | None = None,
-    seed: int = 0,
-    options: ProbeOptions | None = None,
-) -> LinearProbe:
-    """CLMR's linear evaluation (:mod:`audiocl.eval.protocols`): a linear layer on raw (unstandardised) rows,
-    one per clip (its random crop), trained with ``options.clmr``. Returns a :class:`LinearProbe` whose
-    standardiser is the identity, so ``predict_proba`` is ``sigmoid`` or ``softmax`` of ``x @ W.T + b``.
-
-    Shape:
-        ``X_train (n, dim)``, ``X_valid (m, dim)``; ``y`` ``(n,)`` class indices or ``(n, classes)`` multi-hot.
-    """
-    opts = options or ProbeOptions()
-    xtr, xva = np.asarray(X_train, np.float32), np.asarray(X_valid, np.float32)
-    y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
-    if multilabel:
-        num_classes = num_classes or y_train.shape[1]
-    else:
-        num_classes = num_classes or int(max(y_train.max(), y_valid.max())) + 1
-    device = torch.device(opts.device)
-    ydt = torch.float32 if multilabel else torch.long
-    W, b, epochs, vloss = train_clmr_linear(
-        torch.as_tensor(xtr, device=device), torch.as_tensor(y_train, dtype=ydt, device=device),
-        torch.as_tensor(xva, device=device), torch.as_tensor(y_valid, dtype=ydt, device=device),
-        multilabel=multilabel, num_classes=num_classes, seed=seed, options=opts.clmr,
-    )  # fmt: skip
-    dim = xtr.shape[1]
-    probe = LinearProbe(np.zeros(dim), np.ones(dim), W, b, multilabel, opts.clmr.weight_decay, epochs, vloss)
-    try:
-        probe.valid_score = _primary(score(probe.predict_proba(xva), y_valid, multilabel), multilabel)
-    except ValueError:
-        probe.valid_score = -vloss
-    return probe
-
-
-def clmr_probe_embeddings(*args, **kwargs) -> dict:
-    """CLMR's protocol on arrays: :func:`probe_embeddings` with :func:`fit_clmr_probe`.
-
-    ``X_train`` and ``X_valid`` are ``(n, dim)``, one random crop's embedding per clip; ``X_test`` holds per
-    test clip its crops' embeddings (CLMR's contiguous crops, :func:`audiocl.eval.chunking.clmr_test_crops`),
-    whose outputs are averaged.
-    """
-    return probe_embeddings(*args, fit=fit_clmr_probe, **kwargs)
 
 
 # -- tasks ----------------------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ class PublishedOptions:
     weight_decay: float = 1e-3
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
+def head_loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Mean BCE with logits (multi-label) or cross-entropy: the loss of every probe head."""
     import torch.nn.functional as F
 
     return F.binary_cross_entropy_with_logits(logits, y) if multilabel else F.cross_entropy(logits, y)
@@ -125,10 +126,10 @@ def train_clmr_linear(
         for lo in range(0, n, options.batch_size):
             idx = order[lo : lo + options.batch_size]
             opt.zero_grad(set_to_none=True)
-            _loss(x_train[idx] @ W.T + b, y_train[idx], multilabel).backward()
+            head_loss(x_train[idx] @ W.T + b, y_train[idx], multilabel).backward()
             opt.step()
         with torch.no_grad():
-            valid_loss = float(_loss(x_valid @ W.T + b, y_valid, multilabel))
+            valid_loss = float(head_loss(x_valid @ W.T + b, y_valid, multilabel))
         plateau.step(valid_loss)
         if valid_loss < best:  # Lightning's EarlyStopping: strictly better (min_delta 0)
             best, waited = valid_loss, 0

@@ -1,0 +1,1 @@
+"""Probe heads on frozen embeddings: linear (:mod:`.linear`); each takes rows or per-item chunks."""
