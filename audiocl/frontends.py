@@ -23,6 +23,8 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from audiocl.validation import positive_int
+
 __all__ = [
     "CLARStack",
     "FRONTENDS",
@@ -192,8 +194,7 @@ class _STFTFrontend(nn.Module):
 
     def __init__(self, sample_rate: int, n_fft: int | None, win_length: int, hop_length: int, center: bool):
         super().__init__()
-        if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive int in Hz, got {sample_rate!r}")
+        sample_rate = positive_int("sample_rate", sample_rate)
         if n_fft is None:  # smallest power of two that holds the window
             n_fft = 1 << max(0, math.ceil(math.log2(win_length)))
         if not 0 < win_length <= n_fft:
