@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
         help="pretrain an encoder from a YAML recipe",
         description="Pretrain an encoder from a YAML recipe. Overrides are dotted keys, values parsed as YAML, "
         "e.g. data.root=/data/mtat trainer.max_steps=1000 trainer.devices=2 trainer.precision=bf16-mixed. "
-        "A run folder that already has checkpoints/last.ckpt resumes from it.",
+        "A run folder that already has checkpoints/last.ckpt resumes from it, with its own recipe: a differing "
+        "value is refused unless --take-changes names it. One run at a time holds a run folder (OUTPUT_DIR/run.lock).",
     )
     p.add_argument("recipe", help="a recipe file, or the name of a bundled one (e.g. clmr_tiny)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides of recipe values")
