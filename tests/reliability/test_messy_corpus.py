@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import BAD, GOOD, ODD, TINY
+from messy import BAD, GOOD, ODD, TINY
 
 from audiocl.cli import main
 

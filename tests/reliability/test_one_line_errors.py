@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from conftest import TINY
+from messy import TINY
 
 from audiocl.cli import main
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from messy import TINY
 
 from audiocl.cli import main
 from audiocl.run_lock import RunLock
