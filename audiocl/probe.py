@@ -47,6 +47,7 @@ import torch
 
 from audiocl.eval.chunking import clmr_test_crops, random_crop_start
 from audiocl.eval.metrics import score
+from audiocl.eval.probes.knn import knn_probe_embeddings
 from audiocl.eval.probes.linear import (
     LinearProbe,
     clmr_probe_embeddings,
@@ -54,13 +55,19 @@ from audiocl.eval.probes.linear import (
     fit_probe,
     probe_embeddings,
 )
-from audiocl.eval.probes.options import ProbeOptions
+from audiocl.eval.probes.mlp import mlp_probe_embeddings
+from audiocl.eval.probes.options import AGGREGATIONS, HEADS, ProbeOptions
 from audiocl.eval.protocols import PROTOCOLS, check_protocol
+from audiocl.eval.stats import Predictions, bootstrap_ci, paired_difference
 from audiocl.report import format_table, markdown_report, write_json
 
 __all__ = [
+    "AGGREGATIONS",
+    "HEADS",
     "ITEM_UNITS",
     "PROTOCOLS",
+    "ProbeResult",
+    "paired",
     "ProbeOptions",
     "LinearProbe",
     "TaskEmbeddings",
@@ -87,6 +94,24 @@ ITEM_UNITS = {
     "speech_commands": "1-s utterance or background-noise segment",
     "nsynth": "4-s note",
 }
+
+
+class ProbeResult(dict):
+    """What :func:`run_probe` returns: the JSON-able result dict, plus ``predictions``, the item-level test
+    predictions of every run (:class:`audiocl.eval.stats.Predictions`), which :func:`paired` compares."""
+
+    def __init__(self, data: dict, predictions: list):
+        super().__init__(data)
+        self.predictions = predictions
+
+
+def paired(result, reference, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap difference ``result - reference`` on the same test items, per metric:
+    ``{"against": name, metric: {"difference", "ci95", "p_value", "n_boot"}}``."""
+    out = {"against": reference["name"]}
+    for m in result["metrics"]:
+        out[m] = paired_difference(result.predictions, reference.predictions, m, n_boot=n_boot, seed=seed)
+    return out
 
 
 def item_unit(task_name: str) -> str:
@@ -348,8 +373,27 @@ def _mean_std(values: Sequence[float]) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v.tolist()}
 
 
-def _aggregation(protocol: str, task, embeddings: TaskEmbeddings, chunks_per_item: float) -> str:
+def check_head(head: str, aggregation: str | None, protocol: str) -> str:
+    """The aggregation to use for ``head`` (its default when None); ValueError for an unknown or unfit choice."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {sorted(HEADS)}")
+    if head != "linear" and protocol != "audiocl":
+        raise ValueError(f"protocol {protocol!r} is a linear evaluation; the {head} head runs under 'audiocl'")
+    aggregation = aggregation or HEADS[head]
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    if protocol == "clmr" and aggregation != "probability":
+        raise ValueError("protocol 'clmr' averages the head's outputs over crops (aggregation 'probability')")
+    return aggregation
+
+
+def _aggregation(protocol: str, aggregation: str, task, embeddings: TaskEmbeddings, chunks_per_item: float) -> str:
     unit, chunk = item_unit(task.name), f"{embeddings.chunk_s:.2f} s"
+    if aggregation == "embedding":
+        return (
+            f"embedding mean before the head: each {unit}'s chunk embeddings ({chunks_per_item:.1f} chunks of "
+            f"{chunk} on average) averaged into one row; item-level scores"
+        )
     if protocol == "clmr":
         out = "sigmoid" if task.multilabel else "softmax"
         return (
@@ -362,7 +406,7 @@ def _aggregation(protocol: str, task, embeddings: TaskEmbeddings, chunks_per_ite
     )
 
 
-def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds) -> str:
+def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds, head: str = "linear") -> str:
     """One sentence: the split, what the head trains on, its loss, optimiser and stopping rule."""
     loss = "sigmoid + BCE" if task.multilabel else "softmax + cross-entropy"
     if task.folds:
@@ -376,6 +420,18 @@ def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds) -> st
         )
     else:
         split = f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'}); "
+    if head == "knn":
+        k = opts.knn
+        return split + (
+            f"weighted cosine kNN on the training rows (k={k.k}, T={k.temperature:g}, votes exp(cos/T)), no training"
+        )
+    if head == "mlp":
+        m = opts.mlp
+        return split + (
+            f"MLP (HEAR-style): standardised, Linear-ReLU-Dropout({m.dropout:g})-Linear, hidden {m.hidden}, {loss}, "
+            f"Adam batch {m.batch_size}, lr from {list(m.lrs)} on the valid score, early stopping on valid loss "
+            f"(patience {m.patience}, at most {m.max_epochs} epochs)"
+        )
     if protocol == "clmr":
         c = opts.clmr
         return split + (
@@ -409,8 +465,11 @@ def run_probe(
     progress: bool = True,
     test_folds: Sequence[int] | None = None,
     protocol: str = "audiocl",
-) -> dict:
-    """Run a linear-probe protocol on ``task`` and return the results as a JSON-able dict.
+    head: str = "linear",
+    aggregation: str | None = None,
+    n_boot: int = 1000,
+) -> ProbeResult:
+    """Run a probe protocol on ``task`` and return the results as a JSON-able dict (a :class:`ProbeResult`).
 
     Args:
         task: a :class:`audiocl.data.task.Task`.
@@ -426,14 +485,21 @@ def run_probe(
             ``"published"`` (k-fold tasks: train on every fold but the test fold, fixed hyper-parameters); see
             :mod:`audiocl.eval.protocols`. The result names it (``protocol``) and describes it
             (``protocol_details``).
+        head: ``"linear"``, ``"knn"`` (:mod:`audiocl.eval.probes.knn`) or ``"mlp"``
+            (:mod:`audiocl.eval.probes.mlp`); kNN and MLP run under the ``audiocl`` protocol.
+        aggregation: ``"probability"`` (chunks through the head, probabilities averaged per item) or
+            ``"embedding"`` (the mean chunk embedding through the head); default per head (:data:`HEADS`).
+        n_boot: bootstrap replicates of the 95% interval over test items (:mod:`audiocl.eval.stats`);
+            0 skips it.
 
     Returns:
         ``{"task", "name", "multilabel", "label_fraction", "seeds", "metrics": {metric: {"mean", "std",
-        "values"}}, "runs": [per seed and fold], "per_class_roc_auc" (multi-label, mean over runs),
+        "values", "ci95"}}, "runs": [per seed and fold], "per_class_roc_auc" (multi-label, mean over runs),
         "aggregation", "protocol", "protocol_details", "split", "test_folds", "counts", "skipped",
         "group_overlap", "embedder", "embedding_dim", "notes"}``.
     """
     check_protocol(protocol, task)
+    aggregation = check_head(head, aggregation, protocol)
     if embeddings is None:
         if embedder is None:
             raise ValueError("run_probe needs an embedder or precomputed embeddings")
@@ -453,7 +519,11 @@ def run_probe(
     losses = _split_losses(task, usable)
     y = task.targets()
     metric_names = ("roc_auc", "pr_auc") if multilabel else ("accuracy",)
-    runs, per_class, overlap = [], [], 0
+    runs, per_class, overlap, predictions = [], [], 0, []
+
+    def rows(idx):  # what the head sees per item: its chunks, or their mean
+        return embeddings.pooled(idx) if aggregation == "embedding" else [embeddings.chunks[i] for i in idx]
+
     for seed in seeds:
         for split_name, train, valid, test in _splits(task, usable, y, seed, test_folds, protocol):
             overlap = max(overlap, _group_overlap(task, train, test), _group_overlap(task, valid, test))
@@ -467,12 +537,14 @@ def run_probe(
                     multilabel=multilabel, classes=task.classes, seed=seed, options=opts,
                 )  # fmt: skip
             else:
-                res = probe_embeddings(
-                    [chunks[i] for i in train], y[train],
-                    [chunks[i] for i in valid] if protocol != "published" else None, y[valid],
-                    [chunks[i] for i in test], y[test],
+                fit = {"linear": probe_embeddings, "knn": knn_probe_embeddings, "mlp": mlp_probe_embeddings}[head]
+                res = fit(
+                    rows(train), y[train],
+                    rows(valid) if protocol != "published" else None, y[valid],
+                    rows(test), y[test],
                     multilabel=multilabel, classes=task.classes, seed=seed, options=opts,
                 )  # fmt: skip
+            predictions.append(Predictions(res["test_probabilities"], y[test], test, split_name, int(seed)))
             if multilabel:
                 per_class.append(res["per_class_roc_auc"])
             runs.append(
@@ -481,8 +553,7 @@ def run_probe(
                     "split": split_name,
                     **{m: res[m] for m in metric_names},
                     "valid_score": res["valid_score"],
-                    "weight_decay": res["weight_decay"],
-                    "epochs": res["epochs"],
+                    "settings": res.get("settings") or f"weight decay {res['weight_decay']:g}, {res['epochs']} epochs",
                     "train_items": int(len(train)),
                     "valid_items": int(len(valid)),
                     "test_items": int(len(test)),
@@ -507,6 +578,8 @@ def run_probe(
     for m in metric_names:
         per_seed = [np.mean([r[m] for r in runs if r["seed"] == s]) for s in seeds]
         metrics[m] = _mean_std(per_seed)
+        if n_boot:
+            metrics[m]["ci95"] = bootstrap_ci(predictions, m, n_boot=n_boot)
     chunks_per_item = np.mean([len(embeddings.chunks[i]) for i in usable])
     results = {
         "task": task.name,
@@ -518,9 +591,16 @@ def run_probe(
         "seeds": [int(s) for s in seeds],
         "metrics": metrics,
         "runs": runs,
-        "aggregation": _aggregation(protocol, task, embeddings, chunks_per_item),
+        "aggregation": _aggregation(protocol, aggregation, task, embeddings, chunks_per_item),
         "protocol": protocol,
-        "protocol_details": _protocol_details(protocol, task, opts, test_folds),
+        "head": head,
+        "protocol_details": _protocol_details(protocol, task, opts, test_folds, head),
+        "intervals": (
+            f"95% percentile bootstrap over test items ({n_boot} resamples; folds resampled within themselves), "
+            "for the mean over seeds"
+            if n_boot
+            else None
+        ),
         "split": getattr(task, "options", {}).get("split"),  # e.g. MagnaTagATune's "pons" (CLMR's)
         "test_folds": sorted(test_folds or task.folds) if task.folds else None,
         "counts": {"items": len(task.items), "embedded": int(len(usable)), "skipped": len(embeddings.skipped)},
@@ -532,7 +612,7 @@ def run_probe(
     if multilabel:
         names = sorted({k for d in per_class for k in d}, key=task.classes.index)
         results["per_class_roc_auc"] = {k: float(np.mean([d[k] for d in per_class if k in d])) for k in names}
-    return results
+    return ProbeResult(results, predictions)
 
 
 def _slug(text: str) -> str:
@@ -566,6 +646,10 @@ def probe_and_report(
     progress: bool = True,
     test_folds: Sequence[int] | None = None,
     protocol: str = "audiocl",
+    head: str = "linear",
+    aggregation: str | None = None,
+    against: str | None = None,
+    n_boot: int = 1000,
 ) -> list[dict]:
     """Probe several embedders (e.g. a checkpoint and its baselines) at several label fractions.
 
@@ -576,19 +660,26 @@ def probe_and_report(
 
     Args:
         embedders: name -> :class:`audiocl.embed.Embedder`, in table order.
+        protocol, head, aggregation, n_boot: as :func:`run_probe`.
+        against: the name of one of ``embedders``: every other result at the same label fraction gets
+            ``paired``, its paired bootstrap difference against that one on the same test items.
     """
     from pathlib import Path
 
     from audiocl.report import plot_projection, plot_tag_auc
 
     check_protocol(protocol, task)  # before any embedding
+    check_head(head, aggregation, protocol)
+    if against is not None and against not in embedders:
+        raise ValueError(f"--against {against!r} is none of the embedders probed: {list(embedders)}")
     results, plots = [], []
     for name, embedder in embedders.items():
         emb = embed_task(task, embedder, num_workers=num_workers, progress=progress)
         for fraction in label_fractions:
             r = run_probe(
                 task, embeddings=emb, seeds=seeds, label_fraction=fraction, options=options, name=name,
-                test_folds=test_folds, protocol=protocol, num_workers=num_workers,
+                test_folds=test_folds, protocol=protocol, num_workers=num_workers, head=head,
+                aggregation=aggregation, n_boot=n_boot,
             )  # fmt: skip
             results.append(r)
             if plot_dir is not None and task.multilabel:
@@ -606,6 +697,11 @@ def probe_and_report(
                 plot_projection(emb.pooled(shown), _plot_label(task, shown), task.classes, path, method=projection,
                                 title=title)
             )  # fmt: skip
+    if against is not None:
+        for r in results:
+            ref = next(x for x in results if x["name"] == against and x["label_fraction"] == r["label_fraction"])
+            if r is not ref:
+                r["paired"] = paired(r, ref, n_boot=n_boot or 1000)
     print(format_table(results))
     if out is not None:
         write_json(results, out)

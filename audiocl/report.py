@@ -20,6 +20,8 @@ import numpy as np
 
 __all__ = [
     "OutputError",
+    "format_metric",
+    "format_difference",
     "check_outputs",
     "format_table",
     "markdown_report",
@@ -81,15 +83,34 @@ def _metric_names(results: Sequence[dict]) -> list[str]:
     return names
 
 
+def format_metric(v: dict | None) -> str:
+    """``mean ± std [lo, hi]``: the mean and sample std over seeds, the 95% bootstrap interval over items."""
+    if not v:
+        return "-"
+    ci = v.get("ci95")
+    return f"{v['mean']:.3f} ± {v['std']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def format_difference(d: dict | None) -> str:
+    """``+0.021 [+0.008, +0.035] p=0.002``: a paired difference, its interval and p-value."""
+    if not d:
+        return "-"
+    lo, hi = d["ci95"]
+    return f"{d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] p={d['p_value']:.3f}"
+
+
 def _rows(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     metrics = _metric_names(results)
-    header = ["task", "protocol", "embedder", "labels", *metrics]
+    header = ["task", "protocol", "head", "embedder", "labels", *metrics]
+    against = next((r["paired"]["against"] for r in results if r.get("paired")), None)
+    if against is not None:
+        header.append(f"Δ {metrics[0]} vs {against}")
     rows = []
     for r in results:
-        cells = [r["task"], r.get("protocol", "audiocl"), r["name"], f"{100 * r['label_fraction']:g}%"]
-        for m in metrics:
-            v = r["metrics"].get(m)
-            cells.append(f"{v['mean']:.3f} ± {v['std']:.3f}" if v else "-")
+        cells = [r["task"], r.get("protocol", "audiocl"), r.get("head", "linear"), r["name"]]
+        cells += [f"{100 * r['label_fraction']:g}%", *(format_metric(r["metrics"].get(m)) for m in metrics)]
+        if against is not None:
+            cells.append(format_difference((r.get("paired") or {}).get(metrics[0])) if r["name"] != against else "ref")
         rows.append(cells)
     return header, rows
 
@@ -120,21 +141,29 @@ def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] 
     ``plots`` are image paths, linked relative to ``relative_to`` (the report's folder) when given.
     """
     header, rows = _rows(results)
-    out = ["# Linear-probe results", ""]
+    out = ["# Probe results", ""]
     out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
-    out += ["", "Mean ± sample standard deviation over seeds; item-level (track/clip) scores.", ""]
+    out += [
+        "",
+        "Mean ± sample standard deviation over seeds, then the 95% bootstrap interval over test items (clips or "
+        "tracks, never chunks); item-level scores. Δ: the paired bootstrap difference on the same test items, "
+        "its 95% interval and two-sided p-value.",
+        "",
+    ]
     seen = set()
     for r in results:
-        key = (r["task"], r.get("protocol"))
+        key = (r["task"], r.get("protocol"), r.get("head"))
         if key in seen:
             continue
         seen.add(key)
-        out += [f"## {r['task']} (protocol `{r.get('protocol', 'audiocl')}`)", ""]
+        out += [f"## {r['task']} (protocol `{r.get('protocol', 'audiocl')}`, head `{r.get('head', 'linear')}`)", ""]
         if r.get("notes"):
             out.append(f"- Data: {r['notes']}")
         out.append(f"- Protocol `{r.get('protocol', 'audiocl')}`: {r.get('protocol_details', '')}")
         out.append(f"- Aggregation: {r['aggregation']}")
+        if r.get("intervals"):
+            out.append(f"- Intervals: {r['intervals']}")
         out.append(f"- Items: {r['counts']['embedded']} embedded of {r['counts']['items']}")
         lost = {k: v for k, v in r.get("skipped_per_split", {}).items() if v["skipped"]}
         if lost:
@@ -149,9 +178,9 @@ def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] 
         for run in r["runs"]:
             scores = ", ".join(f"{m} {run[m]:.3f}" for m in r["metrics"])
             folds = f", train folds {run['train_folds']}" if run.get("train_folds") else ""
+            settings = run.get("settings") or f"weight decay {run['weight_decay']:g}, {run['epochs']} epochs"
             out.append(
-                f"- seed {run['seed']}, {run['split']}: {scores} (weight decay {run['weight_decay']:g}, "
-                f"{run['epochs']} epochs, {run['train_items']} train items{folds})"
+                f"- seed {run['seed']}, {run['split']}: {scores} ({settings}, {run['train_items']} train items{folds})"
             )
         for s in r.get("skipped", []):
             out.append(f"- skipped `{s['path']}`: {s['reason']}")

@@ -242,7 +242,7 @@ def test_probe_and_report_writes_json_markdown_and_plots(tmp_path, capsys):
     assert saved[1]["metrics"]["roc_auc"]["mean"] == pytest.approx(results[1]["metrics"]["roc_auc"]["mean"])
     assert results[1]["metrics"]["roc_auc"]["mean"] > 0.8
     md = (tmp_path / "report" / "r.md").read_text()
-    assert "| pairs | audiocl | tiny | 100% |" in md and "sigmoid + BCE" in md and "Aggregation" in md
+    assert "| pairs | audiocl | linear | tiny | 100% |" in md and "sigmoid + BCE" in md and "Aggregation" in md
     assert "protocol `audiocl`" in md and "audiocl" in table.splitlines()[1]
     pngs = sorted(p.name for p in (tmp_path / "report" / "plots").iterdir())
     assert pngs == ["pairs_tiny_100pct_tag_auc.png", "pairs_tiny_50pct_tag_auc.png", "pairs_tiny_pca.png"]

@@ -13,6 +13,7 @@ from audiocl.cli.embed import (
     read_paths,
     user_errors,
 )
+from audiocl.eval.probes.options import AGGREGATIONS, HEADS
 from audiocl.eval.protocols import PROTOCOLS
 
 TASKS = ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv")
@@ -52,6 +53,16 @@ def add_parser(sub) -> None:
         "--protocol", default="audiocl", choices=sorted(PROTOCOLS),
         help="linear-evaluation protocol: " + "; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()),
     )  # fmt: skip
+    p.add_argument("--head", default="linear", choices=sorted(HEADS), help="probe head (knn, mlp: protocol audiocl)")
+    p.add_argument(
+        "--aggregation", choices=AGGREGATIONS,
+        help="chunks to items: 'probability' (mean of the head's outputs) or 'embedding' (mean embedding before "
+        "the head); unset: linear 'probability', knn and mlp 'embedding'",
+    )  # fmt: skip
+    p.add_argument("--against", metavar="NAME", help="paired bootstrap differences against this embedder (its "
+                   "--checkpoint path or baseline name)")  # fmt: skip
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples of the 95%% intervals over test items (0: none)")  # fmt: skip
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
     p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
     p.add_argument("--no-progress", action="store_true")
@@ -98,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             test_folds=args.test_folds,
             protocol=args.protocol,
+            head=args.head,
+            aggregation=args.aggregation,
+            against=args.against,
+            n_boot=args.bootstrap,
         )
     except user_errors(args) as err:
         print(f"audiocl probe: {err}", file=sys.stderr)

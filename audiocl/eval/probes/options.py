@@ -6,12 +6,39 @@ from dataclasses import dataclass, field
 
 from audiocl.eval.protocols import ClmrOptions, PublishedOptions
 
-__all__ = ["ProbeOptions"]
+__all__ = ["AGGREGATIONS", "HEADS", "KnnOptions", "MlpOptions", "ProbeOptions"]
+
+#: Probe heads: name -> default aggregation of chunks (HEAR/EVAR scene tasks pool embeddings before the head;
+#: CLMR and the linear probe average probabilities after it).
+HEADS = {"linear": "probability", "knn": "embedding", "mlp": "embedding"}
+AGGREGATIONS = ("probability", "embedding")
+
+
+@dataclass(frozen=True)
+class KnnOptions:
+    """Weighted cosine kNN (Wu et al. 2018; the convention of DINO's ``eval_knn.py`` and solo-learn)."""
+
+    k: int = 20
+    temperature: float = 0.07  # neighbour weight exp(cosine / T)
+
+
+@dataclass(frozen=True)
+class MlpOptions:
+    """HEAR-style MLP head (hear-eval-kit's ``FullyConnectedPrediction``: one hidden layer of 1024, dropout
+    0.1, Adam, early stopping on validation), its learning rate chosen on the validation score."""
+
+    hidden: int = 1024
+    dropout: float = 0.1
+    lrs: tuple[float, ...] = (1e-3, 1e-4)
+    max_epochs: int = 200
+    patience: int = 20
+    batch_size: int = 1024
 
 
 @dataclass
 class ProbeOptions:
-    """Hyper-parameters of the linear probe (the same for every task, so that numbers are comparable)."""
+    """Hyper-parameters of every head (the same for every task, so that numbers are comparable); the top-level
+    fields are the linear probe's."""
 
     lr: float = 1e-2  # Adam; full-batch steps on standardised inputs converge in ~100-300 epochs
     max_epochs: int = 500
@@ -21,3 +48,5 @@ class ProbeOptions:
     device: str = "cpu"
     clmr: ClmrOptions = field(default_factory=ClmrOptions)  # the settings of protocol="clmr"
     published: PublishedOptions = field(default_factory=PublishedOptions)  # and of protocol="published"
+    knn: KnnOptions = field(default_factory=KnnOptions)  # head="knn"
+    mlp: MlpOptions = field(default_factory=MlpOptions)  # head="mlp"
