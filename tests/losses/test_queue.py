@@ -15,7 +15,7 @@ from torch import nn
 
 from audiocl.losses import MemoryQueue, create_loss, debiased_nt_xent, nt_xent, supcon
 from audiocl.momentum import MomentumEncoder
-from tests.losses.test_distributed import free_port
+from test_distributed import free_port
 
 V, B, IN, D = 2, 4, 6, 5
 
