@@ -13,10 +13,10 @@ from audiocl.cli.embed import (
     read_paths,
     user_errors,
 )
+from audiocl.data.task import TASKS
 from audiocl.eval.probes.options import AGGREGATIONS, HEADS
 from audiocl.eval.protocols import PROTOCOLS
 
-TASKS = ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv")
 
 
 def add_parser(sub) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
         "combined to report them side by side.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
     p.add_argument("--data", required=True, metavar="ROOT", help="the data set's root (csv: the CSV file)")
     p.add_argument(
         "--option", "--task-option", dest="option", action="append", default=[], metavar="KEY=VALUE",
