@@ -53,7 +53,7 @@ class Item:
         path: the audio file.
         target: a class index (single-label) or the list of positive class indices (multi-label).
         split: "train", "valid" or "test" for split tasks; None for k-fold tasks.
-        fold: the fold number (1-based) for k-fold tasks; None otherwise.
+        fold: the fold number for k-fold tasks (as the data set numbers them: ESC-50 1..5, HEAR 0..); None otherwise.
         group: items sharing a group (speaker, source recording, track) must stay in one split or fold.
         offset_s, duration_s: the part of the file this item uses (None = to the end of the file).
     """
@@ -176,6 +176,7 @@ TASKS: dict[str, str] = {
     "nsynth": "audiocl.data.nsynth:load_nsynth",
     "folder": "audiocl.data.folder:load_folder",
     "csv": "audiocl.data.folder:load_csv",
+    "hear": "audiocl.data.hear_tasks:load_hear",
 }
 
 
@@ -203,10 +204,10 @@ def load_task(name: str, root: str | os.PathLike, **options) -> Task:
 
     Args:
         name: one of :data:`TASKS` ("magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth",
-            "folder", "csv").
+            "folder", "csv", "hear").
         root: the data-set folder (for "csv": the CSV/TSV file).
         **options: loader options, e.g. ``split="won"`` (MagnaTagATune), ``convention="12"`` (Speech
-            Commands), ``esc10=True`` (ESC-50), ``target="pitch"`` (NSynth).
+            Commands), ``esc10=True`` (ESC-50), ``target="pitch"`` (NSynth), ``sample_rate=16000`` (HEAR).
 
     Raises:
         LayoutError: a file or column of the official layout is missing (the message names it).

@@ -38,7 +38,7 @@ def test_load_task_errors(tmp_path):
         load_task("audioset", tmp_path)
     with pytest.raises(LayoutError, match="does not exist"):
         load_task("esc50", tmp_path / "missing")
-    assert set(TASKS) == {"magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv"}
+    assert set(TASKS) == {"magnatagatune", "speech_commands", "esc50", "gtzan", "nsynth", "folder", "csv", "hear"}
 
 
 def test_pretrain_files(mtat_root, sc_root, esc_root, gtzan_root, nsynth_root, folder_root, csv_file, tmp_path):
