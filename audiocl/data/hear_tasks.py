@@ -126,7 +126,9 @@ def _task_metadata_path(root: Path) -> Path:
     path = root / "task_metadata.json"
     if path.is_file():
         return path
-    below = sorted(p.parent.name for p in root.glob("*/task_metadata.json"))
+    # a HEAR archive unpacks to hear-<version>/tasks/<task>/: name the task folders one or two levels down
+    found = [*root.glob("*/task_metadata.json"), *root.glob("*/*/task_metadata.json")]
+    below = sorted(p.parent.relative_to(root).as_posix() for p in found)
     hint = f"; task folders under it: {', '.join(below)} (give one as the root)" if below else ""
     raise LayoutError(f"HEAR task metadata: expected file {path} not found{hint}")
 

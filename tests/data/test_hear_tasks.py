@@ -112,6 +112,8 @@ def test_missing_and_malformed_files_are_named(tmp_path):
     root = multiclass_trainvaltest(tmp_path / "tasks" / "tiny-v1.0.0-full")
     with pytest.raises(LayoutError, match="task folders under it: tiny-v1.0.0-full"):
         load_task("hear", tmp_path / "tasks")  # the parent of the task folders
+    with pytest.raises(LayoutError, match="task folders under it: tasks/tiny-v1.0.0-full"):
+        load_task("hear", tmp_path)  # the top of a HEAR archive
 
     (root / "valid.json").rename(root / "valid.bak")
     with pytest.raises(LayoutError, match="valid.json"):
