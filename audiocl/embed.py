@@ -102,6 +102,9 @@ class Embedder:
         embedding_dim: size of one chunk's embedding.
         embedding_size: size of :meth:`embed`'s output with the default pooling (``2 * embedding_dim`` for
             ``"mean+max"``).
+        identity: what built the pipeline, for the embedding cache (:mod:`audiocl.eval.cache`): set by
+            :func:`load_encoder` (the checkpoint's SHA-256), :func:`random_encoder` and :func:`mfcc_baseline`;
+            empty for a pipeline built by hand (the cache then goes by its weights and settings alone).
 
     >>> from audiocl.frontends import LogMel                                          # doctest: +SKIP
     >>> enc = Embedder(LogMel(16000), my_encoder, 16000, segment_samples=16000)      # doctest: +SKIP
@@ -138,6 +141,7 @@ class Embedder:
         self.pooling = _check_pooling(pooling)
         self.batch_size = int(batch_size)
         self.whole_clip = bool(whole_clip)
+        self.identity: dict = {}
         self.to(device)
         dim = getattr(encoder, "embedding_dim", None)
         if dim is None:  # an encoder without the attribute: ask it once
@@ -388,8 +392,13 @@ def load_encoder(
     >>> enc = load_encoder("runs/clmr/last.ckpt", device="cuda")  # doctest: +SKIP
     """
     from audiocl.checkpoint import load_pipeline
+    from audiocl.data.cache import file_stamp
 
-    return _from_pipeline(load_pipeline(checkpoint, branch), chunk_s, hop_s, **kwargs)
+    stamp = file_stamp(os.fspath(checkpoint), content_hash=True)  # before loading: a rewrite shows as a change
+    embedder = _from_pipeline(load_pipeline(checkpoint, branch), chunk_s, hop_s, **kwargs)
+    path = str(Path(checkpoint).resolve())
+    embedder.identity = {"kind": "checkpoint", "sha256": stamp[-1] if stamp else None, "branch": branch, "path": path}
+    return embedder
 
 
 def random_encoder(
@@ -412,7 +421,9 @@ def random_encoder(
         from audiocl.recipes_path import resolve_recipe
 
         recipe = resolve_recipe(recipe)
-    return _from_pipeline(random_pipeline(recipe, branch, seed=seed), chunk_s, hop_s, **kwargs)
+    embedder = _from_pipeline(random_pipeline(recipe, branch, seed=seed), chunk_s, hop_s, **kwargs)
+    embedder.identity = {"kind": "random", "seed": seed, "branch": branch}  # the recipe shows in the weights
+    return embedder
 
 
 def mfcc_baseline(
@@ -442,7 +453,9 @@ def mfcc_baseline(
     ms = 1000 / sample_rate
     frontend = MFCC(sample_rate, n_mfcc=n_mfcc, n_mels=128, win_ms=2048 * ms, hop_ms=512 * ms, n_fft=2048, center=True)
     pipeline = (frontend, MFCCStats(n_mfcc), sample_rate, int(sample_rate))
-    return _from_pipeline(pipeline, chunk_s, hop_s, whole_clip=chunk_s is None, **kwargs)
+    embedder = _from_pipeline(pipeline, chunk_s, hop_s, whole_clip=chunk_s is None, **kwargs)
+    embedder.identity = {"kind": "mfcc", "n_mfcc": n_mfcc}
+    return embedder
 
 
 def build_embedder(

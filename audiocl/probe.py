@@ -173,12 +173,33 @@ def _first(batch):
     return batch[0]
 
 
-def embed_task(task, embedder, *, num_workers: int = 0, progress: bool = True) -> TaskEmbeddings:
+def embed_task(task, embedder, *, num_workers: int = 0, progress: bool = True, cache=None) -> TaskEmbeddings:
     """Embed every item of ``task`` per chunk, decoding in ``num_workers`` DataLoader workers.
 
     Chunks of consecutive items are batched together (see :func:`audiocl.embed.embed_many`), so short clips
     still fill the encoder's batches. Unreadable items are reported on stderr and recorded in ``skipped``.
+    With ``cache`` (an :class:`audiocl.eval.cache.EmbeddingCache`), embeddings of the same task, embedder and
+    settings are read back memory-mapped instead (no forward pass), and new ones are stored there.
     """
+    key = cache.key(task, embedder) if cache is not None else None  # before decoding: the files' stamps
+    hit = cache.read(key) if key is not None else None
+    if hit is not None:
+        from audiocl.eval.cache import report_hit
+
+        chunks, skipped = hit
+        report_hit(cache.entry(key), task, chunks, skipped)
+    else:
+        chunks, skipped = _embed_items(task, embedder, num_workers, progress)
+        if key is not None:
+            cache.write(key, chunks, skipped, embedder=repr(embedder))
+    sr = embedder.sample_rate
+    return TaskEmbeddings(
+        task, chunks, skipped, repr(embedder), embedder.segment_samples / sr, embedder.hop_samples / sr, embedder
+    )
+
+
+def _embed_items(task, embedder, num_workers: int, progress: bool) -> tuple[list, list]:
+    """Per item ``(chunks_i, dim)`` float32 (None for an unreadable item), and ``(path, reason)`` per skip."""
     from tqdm.auto import tqdm
 
     from audiocl.embed import embed_many
@@ -199,10 +220,7 @@ def embed_task(task, embedder, *, num_workers: int = 0, progress: bool = True) -
 
     for i, emb in embed_many(embedder, audios()):
         chunks[i] = emb.numpy()
-    sr = embedder.sample_rate
-    return TaskEmbeddings(
-        task, chunks, skipped, repr(embedder), embedder.segment_samples / sr, embedder.hop_samples / sr, embedder
-    )
+    return chunks, skipped
 
 
 class _ItemCrop(_ItemAudio):
@@ -650,6 +668,7 @@ def probe_and_report(
     aggregation: str | None = None,
     against: str | None = None,
     n_boot: int = 1000,
+    cache=None,
 ) -> list[dict]:
     """Probe several embedders (e.g. a checkpoint and its baselines) at several label fractions.
 
@@ -663,6 +682,8 @@ def probe_and_report(
         protocol, head, aggregation, n_boot: as :func:`run_probe`.
         against: the name of one of ``embedders``: every other result at the same label fraction gets
             ``paired``, its paired bootstrap difference against that one on the same test items.
+        cache: an :class:`audiocl.eval.cache.EmbeddingCache` to read embeddings from and store them in
+            (:func:`embed_task`); None embeds every time and stores nothing.
     """
     from pathlib import Path
 
@@ -674,7 +695,7 @@ def probe_and_report(
         raise ValueError(f"--against {against!r} is none of the embedders probed: {list(embedders)}")
     results, plots = [], []
     for name, embedder in embedders.items():
-        emb = embed_task(task, embedder, num_workers=num_workers, progress=progress)
+        emb = embed_task(task, embedder, num_workers=num_workers, progress=progress, cache=cache)
         for fraction in label_fractions:
             r = run_probe(
                 task, embeddings=emb, seeds=seeds, label_fraction=fraction, options=options, name=name,

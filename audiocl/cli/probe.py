@@ -18,7 +18,6 @@ from audiocl.eval.probes.options import AGGREGATIONS, HEADS
 from audiocl.eval.protocols import PROTOCOLS
 
 
-
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "probe",
@@ -66,12 +65,20 @@ def add_parser(sub) -> None:
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
     p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--cache-dir", metavar="DIR",
+        help="embedding cache: embeddings are stored here and reused by any later probe of the same task, "
+        "embedder and settings (default $AUDIOCL_CACHE_DIR, else $XDG_CACHE_HOME/audiocl/embeddings, else "
+        "~/.cache/audiocl/embeddings)",
+    )  # fmt: skip
+    p.add_argument("--no-cache", action="store_true", help="embed afresh and store nothing in the cache")
     add_embedder_arguments(p, several_baselines=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from audiocl.data.task import load_task
+    from audiocl.eval.cache import EmbeddingCache
     from audiocl.eval.protocols import check_protocol
     from audiocl.probe import ProbeOptions, probe_and_report
     from audiocl.report import check_outputs
@@ -113,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             aggregation=args.aggregation,
             against=args.against,
             n_boot=args.bootstrap,
+            cache=None if args.no_cache else EmbeddingCache(args.cache_dir),
         )
     except user_errors(args) as err:
         print(f"audiocl probe: {err}", file=sys.stderr)
