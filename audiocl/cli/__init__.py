@@ -12,7 +12,7 @@ import pkgutil
 import sys
 
 # The order of the commands in --help; any other module here is listed after these.
-ORDER = ["demo", "pretrain", "prepare", "embed", "probe", "bench"]
+ORDER = ["demo", "pretrain", "prepare", "embed", "probe", "compare", "bench"]
 
 
 def commands() -> list[str]:
@@ -23,7 +23,7 @@ def commands() -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audiocl",
-        description="Contrastive learning of audio representations: pretrain, embed, probe, benchmark.",
+        description="Contrastive learning of audio representations: pretrain, embed, probe, compare, benchmark.",
     )
     parser.add_argument("--version", action="version", version=f"audiocl {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
