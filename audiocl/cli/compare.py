@@ -47,6 +47,8 @@ def add_parser(sub) -> None:
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
     p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--cache-dir", metavar="DIR", help="embedding cache, shared with `audiocl probe` (default as there)")
+    p.add_argument("--no-cache", action="store_true", help="embed afresh and store nothing in the cache")
     add_embedder_arguments(p, several_baselines=True)
     p.add_argument(
         "--checkpoint", action="append", default=[], metavar="[LABEL=]CKPT",
@@ -92,6 +94,7 @@ def parse_checkpoints(specs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from audiocl.compare_report import comparison_markdown, output_paths, write_comparison
     from audiocl.data.task import load_task
+    from audiocl.eval.cache import EmbeddingCache
     from audiocl.eval.compare import compare
     from audiocl.probe import ProbeOptions
     from audiocl.report import check_outputs
@@ -125,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             protocol=args.protocol, head=args.head, aggregation=args.aggregation, n_boot=args.bootstrap,
             options=ProbeOptions(max_epochs=args.max_epochs, device=device_of(args)),
             num_workers=args.num_workers, progress=not args.no_progress,
+            cache=None if args.no_cache else EmbeddingCache(args.cache_dir),
         )  # fmt: skip
         paths = write_comparison(table, args.out, overwrite=args.overwrite)
     except user_errors(args) as err:

@@ -1,7 +1,7 @@
 """Several embedders x several tasks, probed under one protocol: the numbers of one comparison table.
 
-Every task is probed with :func:`audiocl.probe.probe_and_report` (so each embedder embeds each task once, and
-any embedding cache there is used), every embedder with the same seeds, label fraction, head and aggregation.
+Every task is probed with :func:`audiocl.probe.probe_and_report` (so each embedder embeds each task once, or
+reads it back from the embedding cache), every embedder with the same seeds, label fraction, head and aggregation.
 With a ``reference``, each other embedder's cell carries its paired bootstrap difference against the reference
 on the same test items (:func:`audiocl.probe.paired`): the interval says whether a gain is larger than the
 test set's sampling noise.
@@ -140,6 +140,7 @@ def compare(
     test_folds: Sequence[int] | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    cache=None,
 ) -> ComparisonTable:
     """Probe every embedder on every task under one protocol and return the :class:`ComparisonTable`.
 
@@ -149,6 +150,8 @@ def compare(
         reference: the name of one of ``embedders``: every other cell gets its paired difference against it.
         seeds, label_fraction, protocol, head, aggregation, n_boot, options, test_folds: as
             :func:`audiocl.probe.run_probe`, the same for every cell.
+        cache: an :class:`audiocl.eval.cache.EmbeddingCache`: embeddings made by earlier probes or comparisons
+            of the same task and embedder are read back instead of computed (None: embed every time).
     """
     from audiocl.eval.protocols import check_protocol
     from audiocl.probe import check_head, probe_and_report
@@ -165,7 +168,7 @@ def compare(
         probed = probe_and_report(
             task, dict(embedders), label_fractions=(label_fraction,), seeds=seeds, options=options,
             num_workers=num_workers, progress=progress, test_folds=test_folds, protocol=protocol, head=head,
-            aggregation=aggregation, against=reference, n_boot=n_boot,
+            aggregation=aggregation, against=reference, n_boot=n_boot, cache=cache,
         )  # fmt: skip
         for name, result in zip(embedders, probed, strict=True):
             results[name, column] = result

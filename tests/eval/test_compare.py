@@ -154,6 +154,8 @@ def test_cli_writes_the_three_files_and_refuses_to_overwrite(corpus, tmp_path, c
     assert main(args) == 2 and "pass --overwrite" in capsys.readouterr().err
     assert (out / "compare.md").read_text() == md
     assert main([*args, "--overwrite"]) == 0
+    assert capsys.readouterr().err.count("reusing cached embeddings") == 2 * 2  # the first run's, per cell
+    assert (out / "compare.md").read_text() == md  # the same numbers from cached embeddings
 
 
 @pytest.mark.parametrize(
