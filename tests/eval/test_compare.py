@@ -188,3 +188,17 @@ def test_options_and_checkpoints_name_what_is_wrong(corpus, tmp_path, capsys):
     assert main([*base, "--baseline", "mfcc", "--reference", "clmr"]) == 2
     assert "reference 'clmr' is none of the embedders" in capsys.readouterr().err
     assert main(base) == 2 and "give --checkpoint CKPT and/or --baseline" in capsys.readouterr().err
+
+
+def test_a_tagging_task_is_scored_by_roc_auc_and_the_csv_keeps_pr_auc(tmp_path):
+    from layouts import make_csv
+
+    tags = load_task("csv", make_csv(tmp_path / "tags"))  # multi-label rows ("rock;guitar")
+    table = compare({"tags": tags}, embedders(), reference="mfcc8", **SETTINGS)
+    assert table.metrics == {"tags": "roc_auc"}
+    assert "| embedder | tags (ROC-AUC) | Δ vs mfcc8 |" in comparison_markdown(table)
+    rows = list(csv.DictReader(io.StringIO(comparison_csv(table))))
+    assert sorted({r["metric"] for r in rows}) == ["pr_auc", "roc_auc"]
+    pr = next(r for r in rows if r["embedder"] == "mfcc" and r["metric"] == "pr_auc")
+    assert float(pr["mean"]) == table.cell("mfcc", "tags", "pr_auc").mean
+    assert pr["difference"] != ""  # every metric gets its paired difference
