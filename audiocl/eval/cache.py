@@ -21,7 +21,8 @@ read with ``np.load(mmap_mode="r")``, and ``index.json``::
 
 ``offsets[i]`` is item ``i``'s first row (null for an unreadable item). An entry is written into a hidden
 temporary folder and renamed into place, so a killed run leaves no partial entry; an entry that cannot be read
-back (truncated, edited, of another version) is warned about and computed again.
+back (truncated, edited, of another version) is warned about and computed again. Temporary folders that a
+killed run left behind (``.<key>.*.tmp``) are removed by the next write once they are an hour old.
 
 The cache folder is ``$AUDIOCL_CACHE_DIR``, else ``$XDG_CACHE_HOME/audiocl/embeddings``, else
 ``~/.cache/audiocl/embeddings``.
@@ -38,6 +39,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,16 +78,18 @@ def weights_sha256(embedder) -> str:
 
 
 def _item_record(item) -> list:
-    return [str(item.path), item.offset_s, item.duration_s, file_stamp(str(item.path))]
+    path = os.path.abspath(item.path)
+    return [path, item.offset_s, item.duration_s, file_stamp(path)]
 
 
-def cache_fields(task, embedder) -> dict:
-    """Everything that changes a task's per-chunk embeddings, JSON-able (see the module docstring)."""
+def cache_fields(task, embedder, items: list | None = None) -> dict:
+    """Everything that changes a task's per-chunk embeddings, JSON-able (see the module docstring); ``items``:
+    the task's item records, when already taken."""
     import audiocl
 
     # The path is not part of the key: the checkpoint's content hash says which weights these are.
     identity = {k: v for k, v in getattr(embedder, "identity", {}).items() if k != "path"}
-    items = json.dumps([_item_record(it) for it in task.items]).encode()
+    items = [_item_record(it) for it in task.items] if items is None else items
     return {
         "format": FORMAT_VERSION,
         "audiocl": audiocl.__version__,
@@ -102,7 +106,7 @@ def cache_fields(task, embedder) -> dict:
             "name": task.name,
             "options": getattr(task, "options", {}),
             "items": len(task.items),
-            "items_sha256": hashlib.sha256(items).hexdigest(),
+            "items_sha256": hashlib.sha256(json.dumps(items).encode()).hexdigest(),
         },
     }
 
@@ -132,9 +136,10 @@ class EmbeddingCache:
 
     def key(self, task, embedder) -> CacheKey:
         """The key of ``task`` embedded by ``embedder``; take it before embedding (the files' stamps)."""
-        fields = cache_fields(task, embedder)
+        items = [_item_record(it) for it in task.items]
+        fields = cache_fields(task, embedder, items)
         text = json.dumps(fields, sort_keys=True, default=str)
-        return CacheKey(hashlib.sha256(text.encode()).hexdigest(), fields, [_item_record(it) for it in task.items])
+        return CacheKey(hashlib.sha256(text.encode()).hexdigest(), fields, items)
 
     def entry(self, key: CacheKey) -> Path:
         return self.root / key.digest
@@ -173,6 +178,7 @@ class EmbeddingCache:
         tmp = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            _remove_stale_tmp(self.root)
             tmp = Path(tempfile.mkdtemp(prefix=f".{key.digest[:16]}.", suffix=".tmp", dir=self.root))
             array = np.concatenate([np.asarray(c, np.float32) for c in rows])
             write_atomic(tmp / "embeddings.npy", lambda f: np.save(f, array))
@@ -206,6 +212,20 @@ def _read_entry(folder: Path, key: CacheKey) -> tuple[list, list]:
         raise ValueError(f"the index lists {sum(counts)} chunks, embeddings.npy holds {len(array)}")
     chunks = [None if o is None else array[o : o + n] for o, n in zip(offsets, counts, strict=True)]
     return chunks, [tuple(s) for s in index["skipped"]]
+
+
+#: A temporary entry folder older than this was left by a killed run (writing one takes seconds).
+STALE_TMP_S = 3600
+
+
+def _remove_stale_tmp(root: Path) -> None:
+    now = time.time()
+    for tmp in root.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TMP_S:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:  # removed meanwhile by another run
+            pass
 
 
 def _replace_dir(new: Path, final: Path) -> None:

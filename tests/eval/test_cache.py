@@ -207,3 +207,14 @@ def test_cli_probe_twice_reuses_the_cache_and_no_cache_writes_nothing(task, tmp_
     elsewhere = tmp_path / "elsewhere"
     assert main([*base, "--no-cache", "--cache-dir", str(elsewhere), "--out", str(tmp_path / "3.json")]) == 0
     assert not elsewhere.exists() and "reusing" not in capsys.readouterr().err
+
+
+def test_a_temporary_folder_left_by_a_killed_run_is_removed_once_stale(task, tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache")
+    stale, fresh = cache.root / ".0123.abc.tmp", cache.root / ".4567.def.tmp"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "embeddings.npy").write_bytes(b"half of an array")
+    os.utime(stale, (0, 0))
+    embed_task(task, tiny_embedder(), progress=False, cache=cache)
+    assert not stale.exists() and fresh.exists()  # the fresh one may be another run's, still writing
