@@ -60,7 +60,9 @@ def test_lars_adam_matches_the_wrapper_clar_uses(lr):
         ours.step()
         ref.step()
         for a, b in zip(ours_model.parameters(), ref_model.parameters(), strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)  # float64 rounding, amplified by lr 1
+            # float64 rounding, amplified by Adam's normalised step at lr 1 (1e-7 relative seen in a full suite run);
+            # dropping the weight decay from the ratio or from the gradient moves them by 5e-5 or 5e-2 relative
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
     assert [grp["weight_decay"] for grp in ours.param_groups] == [1e-6, 0.0]  # restored after each step
 
 
