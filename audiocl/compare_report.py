@@ -71,7 +71,9 @@ def comparison_markdown(table: ComparisonTable) -> str:
         header.append(_column_title(table, t))
         if ref is not None:
             header.append(f"Δ vs {ref}")
-    out = [f"# {len(table.embedders)} embedders × {len(table.tasks)} tasks", "", settings_line(table), ""]
+    # A bold title, not a heading: pasted into a README or a paper's notes, it does not break their outline.
+    title = f"**{len(table.embedders)} embedders × {len(table.tasks)} tasks**"
+    out = [title, "", settings_line(table), ""]
     out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for e in table.embedders:
         row = [e]
