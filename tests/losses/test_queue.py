@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_distributed import free_port
 from torch import nn
 
 from audiocl.losses import MemoryQueue, create_loss, debiased_nt_xent, nt_xent, supcon
 from audiocl.momentum import MomentumEncoder
-from test_distributed import free_port
 
 V, B, IN, D = 2, 4, 6, 5
 
