@@ -106,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
         checkpoints = parse_checkpoints(args.checkpoint)
         # make_embedder reads args.checkpoint, one path: the random baseline takes the first one's encoder
         first = _with_checkpoint(args, next(iter(checkpoints.values()), None))
+        rows = [*checkpoints, *dict.fromkeys(args.baseline)]
+        taken = sorted(set(checkpoints) & set(args.baseline))
+        if taken:
+            raise ValueError(f"--checkpoint label {taken[0]!r} is also a --baseline: label the checkpoint otherwise")
+        if args.reference is not None and args.reference not in rows:  # before any checkpoint is loaded
+            raise ValueError(f"--reference {args.reference!r} is none of the rows: {rows}")
         specs = parse_task_specs(args.task, args.option)
         roots = [root for root, _ in specs.values()]
         outputs = {f"--out {p.name}": p for p in output_paths(args.out).values()}

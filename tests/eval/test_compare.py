@@ -185,8 +185,13 @@ def test_options_and_checkpoints_name_what_is_wrong(corpus, tmp_path, capsys):
     )
     assert main([*base, "--checkpoint", "a=x.ckpt", "--checkpoint", "a=y.ckpt"]) == 2
     assert "row 'a' is given twice" in capsys.readouterr().err
+    assert main([*base, "--checkpoint", "mfcc=x.ckpt", "--baseline", "mfcc"]) == 2
+    assert "label 'mfcc' is also a --baseline" in capsys.readouterr().err
     assert main([*base, "--baseline", "mfcc", "--reference", "clmr"]) == 2
-    assert "reference 'clmr' is none of the embedders" in capsys.readouterr().err
+    assert "--reference 'clmr' is none of the rows: ['mfcc']" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main([*base[:-1], str(tmp_path / "file"), "--baseline", "mfcc"]) == 2
+    assert "is a file: give a folder" in capsys.readouterr().err
     assert main(base) == 2 and "give --checkpoint CKPT and/or --baseline" in capsys.readouterr().err
 
 
