@@ -29,12 +29,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-# On the CPU, transforms with large intermediates (STFTs, padded FFTs) run ``apply`` on a few examples at
-# a time (``cpu_chunk``): the intermediates then stay in cache. docs/benchmarks.md has what each part of this
-# executor is worth on the CLMR chain. On other devices: one call.
-FFT_CHUNK = 16
-STFT_CHUNK = 8
-
 
 def default_generator(generator: torch.Generator | None) -> torch.Generator:
     """``generator`` or, when None, torch's default CPU generator (so ``torch.manual_seed`` controls it)."""
@@ -107,9 +101,10 @@ class Transform(nn.Module):
     input is never modified. ``input_dims`` is 2 for waveforms ``(batch, samples)`` and 4 for features
     ``(batch, channels, freq, frames)``.
 
-    An optional CPU executor sits beside the contract: transforms with large intermediates set ``cpu_chunk`` to
-    be applied that many examples at a time on the CPU (None: the whole batch at once), and those whose cost
-    follows a parameter sort the rows into chunks by it (``chunk_order``).
+    An optional CPU executor sits beside the contract: a transform can set ``cpu_chunk`` to be applied that many
+    examples at a time on the CPU (None: the whole batch at once), its rows sorted into chunks by the parameter
+    its cost follows (``chunk_order``). Only the phase vocoder does: measured, chunks pay for it and for
+    nothing else (docs/benchmarks.md, "The augmentation core").
     """
 
     cpu_chunk: int | None = None

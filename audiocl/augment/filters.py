@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, Transform, check_range, check_step, uniform
+from audiocl.augment.base import Transform, check_range, check_step, uniform
 
 
 def fast_len(n: int) -> int:
@@ -119,8 +119,6 @@ def filter_rows(
 
 class _Filter(Transform):
     """Shared machinery: the FFT grid, the padding and the cutoff validation."""
-
-    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(self, sample_rate: int, order: int, p: float) -> None:
         super().__init__(p)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, Transform, check_range, row_noise, row_seeds, uniform
+from audiocl.augment.base import Transform, check_range, row_noise, row_seeds, uniform
 
 # Exponent of the power spectrum, P(f) ~ 1 / f**exponent.
 NOISE_COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
@@ -50,8 +50,6 @@ class AddNoise(Transform):
     >>> aug(torch.randn(2, 1000), torch.Generator().manual_seed(0)).shape
     torch.Size([2, 1000])
     """
-
-    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(
         self,

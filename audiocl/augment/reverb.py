@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from audiocl.augment.base import FFT_CHUNK, Transform, check_range, randint, row_noise, row_seeds, uniform
+from audiocl.augment.base import Transform, check_range, randint, row_noise, row_seeds, uniform
 from audiocl.augment.filters import fast_len
 
 # Amplitude decays by 60 dB (a factor 1000) over one RT60.
@@ -77,8 +77,6 @@ class Reverb(Transform):
     torch.Size([2, 1600])
     """
 
-    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
-
     def __init__(
         self,
         sample_rate: int,
@@ -105,9 +103,6 @@ class Reverb(Transform):
             "drr_db": uniform(batch, self.min_drr_db, self.max_drr_db, generator),
             "seed": row_seeds(batch, generator),  # of each example's response
         }
-
-    def chunk_order(self, params: dict[str, Tensor]) -> Tensor:
-        return params["rt60_s"].argsort()  # the FFTs' length follows a chunk's longest RT60
 
     def apply(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         rir = synthetic_rir(params["rt60_s"], params["drr_db"], self.sample_rate, params["seed"])
@@ -160,8 +155,6 @@ class ImpulseResponse(Transform):
 
     >>> ir = ImpulseResponse("irs/", sample_rate=16000)  # doctest: +SKIP
     """
-
-    cpu_chunk = FFT_CHUNK  # large FFT intermediates: a few examples at a time on the CPU
 
     def __init__(
         self,
