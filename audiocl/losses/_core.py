@@ -100,6 +100,20 @@ def anchors_and_keys(
     return z.reshape(V * B, D), k.reshape(V * M, D), self_index, M
 
 
+def prepared_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similarity: str) -> torch.Tensor | None:
+    """Extra negatives (a memory queue's) in the keys' dtype and similarity, without gradient; None if none.
+
+    Shape:
+        - k: ``(N, D)``; negatives: ``(K, D)`` or None.
+        - output: ``(K, D)`` or None.
+    """
+    if negatives is None or negatives.shape[0] == 0:
+        return None
+    if negatives.dim() != 2 or negatives.shape[1] != k.shape[1]:
+        raise ValueError(f"negatives must have shape (K, {k.shape[1]}), got {tuple(negatives.shape)}")
+    return upcast(negatives.detach().to(k), similarity)
+
+
 def with_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similarity: str) -> torch.Tensor:
     """The keys followed by extra negatives (a memory queue's), which carry no gradient.
 
@@ -107,11 +121,8 @@ def with_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similarity: 
         - k: ``(N, D)``; negatives: ``(K, D)`` or None.
         - output: ``(N + K, D)``.
     """
-    if negatives is None or negatives.shape[0] == 0:
-        return k
-    if negatives.dim() != 2 or negatives.shape[1] != k.shape[1]:
-        raise ValueError(f"negatives must have shape (K, {k.shape[1]}), got {tuple(negatives.shape)}")
-    return torch.cat([k, upcast(negatives.detach().to(k), similarity)])
+    extra = prepared_negatives(k, negatives, similarity)
+    return k if extra is None else torch.cat([k, extra])
 
 
 def num_negatives(negatives: torch.Tensor | None) -> int:
@@ -160,26 +171,31 @@ def _block_logits(q, k, rows, self_index, q_class, k_class) -> torch.Tensor:
 
 class _MaskedLogSumExp(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, self_index, q_class, k_class):
+    def forward(ctx, q, k, self_index, q_class, k_class, extra):
+        keys = k if extra is None else torch.cat([k, extra])
         lse = q.new_empty(q.shape[0])
-        for rows in _blocks(q.shape[0], k.shape[0]):
-            lse[rows] = torch.logsumexp(_block_logits(q, k, rows, self_index, q_class, k_class), dim=1)
-        ctx.save_for_backward(q, k, self_index, q_class, k_class, lse)
+        for rows in _blocks(q.shape[0], keys.shape[0]):
+            lse[rows] = torch.logsumexp(_block_logits(q, keys, rows, self_index, q_class, k_class), dim=1)
+        ctx.save_for_backward(q, keys, self_index, q_class, k_class, lse)
+        ctx.grad_keys = k.shape[0] if ctx.needs_input_grad[1] else 0
         return lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_lse):
-        q, k, self_index, q_class, k_class, lse = ctx.saved_tensors
+        q, keys, self_index, q_class, k_class, lse = ctx.saved_tensors
         # d lse_i / d s_ij = softmax_ij =: P. grad_q = g * (P @ k), grad_k = P.T @ (g * q): the incoming
-        # gradient g scales (N, D) rows, never the (rows, keys) block.
-        grad_q, grad_k = torch.empty_like(q), torch.zeros_like(k)
+        # gradient g scales (N, D) rows, never the (rows, keys) block. The extra keys (a queue's) and keys
+        # without gradient (a momentum encoder's) get none computed: with a large queue that is most of the work.
+        n = ctx.grad_keys
+        grad_q, grad_k = torch.empty_like(q), keys.new_zeros(n, keys.shape[1]) if n else None
         weighted_q = q * grad_lse[:, None]
-        for rows in _blocks(q.shape[0], k.shape[0]):
-            p = _block_logits(q, k, rows, self_index, q_class, k_class).sub_(lse[rows, None]).exp_()
-            grad_q[rows] = p @ k
-            grad_k.addmm_(p.T, weighted_q[rows])
-        return grad_q.mul_(grad_lse[:, None]), grad_k, None, None, None
+        for rows in _blocks(q.shape[0], keys.shape[0]):
+            p = _block_logits(q, keys, rows, self_index, q_class, k_class).sub_(lse[rows, None]).exp_()
+            grad_q[rows] = p @ keys
+            if n:
+                grad_k.addmm_(p[:, :n].T, weighted_q[rows])
+        return grad_q.mul_(grad_lse[:, None]), grad_k, None, None, None, None
 
 
 def masked_logsumexp(
@@ -188,6 +204,7 @@ def masked_logsumexp(
     self_index: torch.Tensor,
     q_class: torch.Tensor | None = None,
     k_class: torch.Tensor | None = None,
+    extra: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``lse_i = log sum_j exp(q_i . k_j)`` over the keys ``j`` other than anchor ``i`` itself.
 
@@ -197,10 +214,11 @@ def masked_logsumexp(
     Shape:
         - q: ``(Nq, D)`` anchors; k: ``(Nk, D)`` keys, same dtype.
         - self_index: ``(Nq,)`` position of each anchor among the keys.
-        - q_class, k_class: ``(Nq,)``, ``(Nk,)`` integer classes, or None.
+        - q_class, k_class: ``(Nq,)``, ``(Nk + K,)`` integer classes, or None.
+        - extra: ``(K, D)`` keys after ``k`` that get no gradient (a memory queue's negatives), or None.
         - output: ``(Nq,)``.
     """
-    return _MaskedLogSumExp.apply(q, k, self_index, q_class, k_class)
+    return _MaskedLogSumExp.apply(q, k, self_index, q_class, k_class, extra)
 
 
 def multi_positive_loss(
@@ -210,20 +228,28 @@ def multi_positive_loss(
     self_index: torch.Tensor,
     k_class: torch.Tensor,
     num_classes: int,
+    negatives: torch.Tensor | None = None,
+    negatives_can_be_positives: bool = True,
 ) -> torch.Tensor:
     """Per-anchor ``-1/|P(i)| sum_{p in P(i)} log softmax_{j != i}(s_ij)[p]``, with ``s = q . k / t``.
 
     ``P(i)`` are the keys of the anchor's class other than itself. The positive term is linear in the
     logits, so it is one dot product with the sum of the class's keys (minus the anchor's own key): no
-    ``(N, N)`` mask is built.
+    ``(N, N)`` mask is built. ``negatives`` are extra keys after ``k``, without gradient (a memory queue's);
+    ``negatives_can_be_positives=False`` says that none has an anchor's class (NT-Xent's), which skips them in
+    the class sums.
 
     Shape:
-        - q: ``(Nq, D)``; k: ``(Nk, D)``; self_index: ``(Nq,)``; k_class: ``(Nk,)`` in ``[0, num_classes)``.
+        - q: ``(Nq, D)``; k: ``(Nk, D)``; self_index: ``(Nq,)``; negatives: ``(K, D)`` or None.
+        - k_class: ``(Nk + K,)`` in ``[0, num_classes)``.
         - output: ``(Nq,)``; anchors without a positive get 0.
     """
     q = q / temperature
-    lse = masked_logsumexp(q, k, self_index)
-    class_sums = k.new_zeros(num_classes, k.shape[1]).index_add(0, k_class, k)  # (C, D)
+    lse = masked_logsumexp(q, k, self_index, extra=negatives)
+    n = k.shape[0]
+    class_sums = k.new_zeros(num_classes, k.shape[1]).index_add(0, k_class[:n], k)  # (C, D)
+    if negatives is not None and negatives_can_be_positives:
+        class_sums = class_sums.index_add(0, k_class[n:], negatives)
     counts = torch.bincount(k_class, minlength=num_classes)  # (C,)
     q_class = k_class[self_index]
     num_pos = counts[q_class] - 1  # (Nq,)

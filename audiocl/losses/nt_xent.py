@@ -15,7 +15,7 @@ from audiocl.losses._core import (
     full_precision,
     multi_positive_loss,
     num_negatives,
-    with_negatives,
+    prepared_negatives,
 )
 
 
@@ -67,11 +67,13 @@ def nt_xent(
     check_similarity(similarity)
     with full_precision(z):
         q, k, self_index, M = anchors_and_keys(z, similarity, gather_distributed, keys)
-        k = with_negatives(k, negatives, similarity)
+        extra = prepared_negatives(k, negatives, similarity)
         clip = torch.arange(M, device=z.device).repeat(z.shape[0])  # (V * M,): the class of each key is its clip
         # Extra negatives share class M, which no anchor has: never a positive.
         clip = torch.cat([clip, clip.new_full((num_negatives(negatives),), M)])
-        losses = multi_positive_loss(q, k, temperature, self_index, clip, M + 1)
+        losses = multi_positive_loss(
+            q, k, temperature, self_index, clip, M + 1, negatives=extra, negatives_can_be_positives=False
+        )
         return losses.mean()
 
 

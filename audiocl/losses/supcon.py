@@ -11,7 +11,7 @@ from audiocl.losses._core import (
     check_temperature,
     full_precision,
     multi_positive_loss,
-    with_negatives,
+    prepared_negatives,
 )
 from audiocl.losses.distributed import gather_no_grad
 from audiocl.losses.nt_xent import nt_xent
@@ -86,14 +86,14 @@ def supcon(
         raise ValueError(f"negative_labels must have shape ({K},) for negatives {tuple(negatives.shape)}")
     with full_precision(z):
         q, k, self_index, M = anchors_and_keys(z, similarity, gather_distributed, keys)
-        k = with_negatives(k, negatives, similarity)
+        extra = prepared_negatives(k, negatives, similarity)
         labels = labels.to(z.device)
         all_labels = gather_no_grad(labels) if M != B else labels  # (M,)
         if K:
             all_labels = torch.cat([all_labels, negative_labels.to(labels)])
         classes, inverse = torch.unique(all_labels, return_inverse=True)  # (C,), (M + K,)
         k_class = torch.cat([inverse[:M].repeat(V), inverse[M:]])  # (V * M + K,)
-        losses = multi_positive_loss(q, k, temperature, self_index, k_class, len(classes))
+        losses = multi_positive_loss(q, k, temperature, self_index, k_class, len(classes), negatives=extra)
         # Mean over the anchors with positives of all ranks, times the number of ranks gathered: the rank
         # losses then average to the global loss (see audiocl.losses.distributed).
         counts = torch.bincount(k_class, minlength=len(classes))  # keys per class: all ranks and the negatives

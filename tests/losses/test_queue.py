@@ -79,9 +79,10 @@ def test_extra_negatives_gradcheck():
     labels, queue_labels = torch.tensor([0, 1, 0]), torch.tensor([1, 0, 2, 2])
     for name in ("nt_xent", "debiased_nt_xent", "hard_negative_nt_xent", "supcon", "bilinear"):
         loss = create_loss(name, D).double()
-        assert torch.autograd.gradcheck(
-            lambda x, f=loss: f(x, labels, keys=keys, negatives=queue, negative_labels=queue_labels), (z,)
-        ), name
+        for k in (keys, None):  # a momentum encoder's keys (no gradient), or the anchors' own (gradient)
+            assert torch.autograd.gradcheck(
+                lambda x, f=loss, k=k: f(x, labels, keys=k, negatives=queue, negative_labels=queue_labels), (z,)
+            ), (name, k is None)
 
 
 def queue_in_order(queue: MemoryQueue) -> torch.Tensor:
