@@ -250,7 +250,7 @@ def _fit(recipe: Recipe, resume, checkpoint: dict | None, callbacks: list | None
         guard=guard,
     )
     last = GuardedCheckpoint(
-        ckpt_dir, every_n_train_steps=t.last_every_n_steps, save_top_k=0, save_last=True, guard=guard
+        ckpt_dir, every_n_train_steps=t.last_every_n_steps, save_top_k=0, save_last=True, guard=guard, role="last"
     )
     bar = [StepProgressBar()] if t.progress_bar else []
     step = 0 if checkpoint is None else int(checkpoint.get("global_step", 0))

@@ -72,11 +72,20 @@ def weights_are_finite(module: torch.nn.Module) -> bool:
 
 
 class GuardedCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that skips a save while ``guard`` sees a non-finite loss or the weights are not finite."""
+    """ModelCheckpoint that skips a save while ``guard`` sees a non-finite loss or the weights are not finite.
 
-    def __init__(self, *args, guard: DivergenceGuard, **kwargs):
+    ``role`` tells two of them apart in a checkpoint: Lightning keys a ModelCheckpoint's state by its intervals
+    only, so the step checkpoints and ``last.ckpt`` at the same interval would collide and the run would not start.
+    """
+
+    def __init__(self, *args, guard: DivergenceGuard, role: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.guard = guard
+        self.guard, self.role = guard, role
+
+    @property
+    def state_key(self) -> str:
+        key = super().state_key
+        return key if self.role is None else f"{key}[{self.role}]"
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         if not self.guard.healthy or not weights_are_finite(trainer.lightning_module):

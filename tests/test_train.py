@@ -51,6 +51,20 @@ def run_cli(*args: str) -> None:
     assert main(list(args)) == 0
 
 
+def test_step_checkpoints_and_last_at_the_same_interval(corpus, tmp_path):
+    # Lightning keys a ModelCheckpoint's state by its intervals: equal ones collided and the run did not start.
+    run = tmp_path / "run"
+    run_cli(
+        "pretrain", "clmr_tiny", f"data.root={corpus}", f"output_dir={run}", "trainer.max_steps=4",
+        "trainer.checkpoint_every_n_steps=2", "trainer.last_every_n_steps=2", "trainer.progress_bar=false",
+    )  # fmt: skip
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt", "step=2.ckpt", "step=4.ckpt"]
+    run_cli("pretrain", "clmr_tiny", "--resume", f"data.root={corpus}", f"output_dir={run}", "trainer.max_steps=6",
+            "trainer.checkpoint_every_n_steps=2", "trainer.last_every_n_steps=2", "trainer.progress_bar=false",
+            "--take-changes", "trainer.max_steps")  # fmt: skip
+    assert (run / "checkpoints" / "step=6.ckpt").is_file()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
