@@ -114,17 +114,6 @@ def prepared_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similari
     return upcast(negatives.detach().to(k), similarity)
 
 
-def with_negatives(k: torch.Tensor, negatives: torch.Tensor | None, similarity: str) -> torch.Tensor:
-    """The keys followed by extra negatives (a memory queue's), which carry no gradient.
-
-    Shape:
-        - k: ``(N, D)``; negatives: ``(K, D)`` or None.
-        - output: ``(N + K, D)``.
-    """
-    extra = prepared_negatives(k, negatives, similarity)
-    return k if extra is None else torch.cat([k, extra])
-
-
 def num_negatives(negatives: torch.Tensor | None) -> int:
     return 0 if negatives is None else negatives.shape[0]
 

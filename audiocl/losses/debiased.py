@@ -15,7 +15,7 @@ from audiocl.losses._core import (
     full_precision,
     masked_logsumexp,
     num_negatives,
-    with_negatives,
+    prepared_negatives,
 )
 
 
@@ -88,19 +88,19 @@ def debiased_loss(
         K = num_negatives(negatives)
         if M < 2 and K == 0:
             raise ValueError(f"{name} needs at least 2 clips in the (gathered) batch for negatives")
-        k = with_negatives(k, negatives, "cosine")
+        extra = prepared_negatives(k, negatives, "cosine")  # after the keys, without gradient
         dev = z.device
         clip = torch.arange(M, device=dev).repeat(V)  # (V * M,): the class of each key is its clip
         clip = torch.cat([clip, clip.new_full((K,), M)])  # the extra negatives: a class no anchor has
         q = q / temperature
         n = V * M - V + K  # negatives per anchor
         if beta == 0:
-            lse_neg = masked_logsumexp(q, k, self_index, clip[self_index], clip)  # (V*B,)
+            lse_neg = masked_logsumexp(q, k, self_index, clip[self_index], clip, extra)  # (V*B,)
         else:
             # log of n * sum_j e^((1 + beta) s_ij) / sum_j e^(beta s_ij): the negatives' sum, each weighted
             # by its share of e^(beta s), as the reference code's reweight_neg.
-            lse_hard = masked_logsumexp(q * (1 + beta), k, self_index, clip[self_index], clip)
-            lse_weights = masked_logsumexp(q * beta, k, self_index, clip[self_index], clip)
+            lse_hard = masked_logsumexp(q * (1 + beta), k, self_index, clip[self_index], clip, extra)
+            lse_weights = masked_logsumexp(q * beta, k, self_index, clip[self_index], clip, extra)
             lse_neg = math.log(n) + lse_hard - lse_weights
         # Positives of anchor (v, b): key (v', b) = self index + (v' - v) * M, for the views v' != v.
         views = torch.arange(V, device=dev)
