@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from audiocl.cli.embed import add_embedder_arguments, device_of, make_embedder, parse_options, read_paths, user_errors
+from audiocl.cli.embed import add_embedder_arguments, make_embedder, parse_options, read_paths, user_errors
+from audiocl.cli.probe import add_probe_settings, probe_settings
 from audiocl.data.task import TASKS
-from audiocl.eval.probes.options import AGGREGATIONS, HEADS
-from audiocl.eval.protocols import PROTOCOLS
 
 
 def add_parser(sub) -> None:
@@ -39,16 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier comparison in DIR")
     p.add_argument("--reference", metavar="NAME", help="paired differences against this row (a LABEL or baseline)")
     p.add_argument("--label-fraction", type=float, default=1.0, metavar="F", help="fraction of training labels")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--protocol", default="audiocl", choices=sorted(PROTOCOLS))
-    p.add_argument("--head", default="linear", choices=sorted(HEADS), help="probe head (knn, mlp: protocol audiocl)")
-    p.add_argument("--aggregation", choices=AGGREGATIONS, help="unset: linear 'probability', knn/mlp 'embedding'")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (0: no intervals)")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
-    p.add_argument("--max-epochs", type=int, default=500, help="linear-probe epochs at most")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--cache-dir", metavar="DIR", help="embedding cache, shared with `audiocl probe` (default as there)")
-    p.add_argument("--no-cache", action="store_true", help="embed afresh and store nothing in the cache")
+    add_probe_settings(p)
     add_embedder_arguments(p, several_baselines=True)
     p.add_argument(
         "--checkpoint", action="append", default=[], metavar="[LABEL=]CKPT",
@@ -94,9 +84,7 @@ def parse_checkpoints(specs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from audiocl.compare_report import comparison_markdown, output_paths, write_comparison
     from audiocl.data.task import load_task
-    from audiocl.eval.cache import EmbeddingCache
     from audiocl.eval.compare import compare
-    from audiocl.probe import ProbeOptions
     from audiocl.report import check_outputs
 
     if not args.checkpoint and not args.baseline:
@@ -129,12 +117,11 @@ def run(args: argparse.Namespace) -> int:
         embedders = {label: make_embedder(_with_checkpoint(args, path), None) for label, path in checkpoints.items()}
         for baseline in dict.fromkeys(args.baseline):
             embedders[baseline] = make_embedder(first, baseline)
+        options, cache = probe_settings(args)
         table = compare(
             tasks, embedders, reference=args.reference, seeds=args.seeds, label_fraction=args.label_fraction,
             protocol=args.protocol, head=args.head, aggregation=args.aggregation, n_boot=args.bootstrap,
-            options=ProbeOptions(max_epochs=args.max_epochs, device=device_of(args)),
-            num_workers=args.num_workers, progress=not args.no_progress,
-            cache=None if args.no_cache else EmbeddingCache(args.cache_dir),
+            options=options, num_workers=args.num_workers, progress=not args.no_progress, cache=cache,
         )  # fmt: skip
         paths = write_comparison(table, args.out, overwrite=args.overwrite)
     except user_errors(args) as err:

@@ -43,11 +43,21 @@ def add_parser(sub) -> None:
         "--label-fraction", type=float, nargs="+", default=[1.0], metavar="F",
         help="fractions of the training labels, e.g. 0.01 0.1 1.0",
     )  # fmt: skip
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument(
         "--test-folds", type=int, nargs="+", metavar="K",
         help="k-fold tasks: test on these folds only (e.g. 5 for an encoder pretrained on ESC-50's folds 1-4)",
     )  # fmt: skip
+    p.add_argument("--against", metavar="NAME", help="paired bootstrap differences against this embedder (its "
+                   "--checkpoint path or baseline name)")  # fmt: skip
+    add_probe_settings(p)
+    add_embedder_arguments(p, several_baselines=True)
+    p.set_defaults(func=run)
+
+
+def add_probe_settings(p: argparse.ArgumentParser) -> None:
+    """The probe's settings that ``audiocl probe`` and ``audiocl compare`` share: seeds, protocol, head,
+    aggregation, bootstrap, decoding workers, epochs, progress and the embedding cache."""
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument(
         "--protocol", default="audiocl", choices=sorted(PROTOCOLS),
         help="linear-evaluation protocol: " + "; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()),
@@ -58,8 +68,6 @@ def add_parser(sub) -> None:
         help="chunks to items: 'probability' (mean of the head's outputs) or 'embedding' (mean embedding before "
         "the head); unset: linear 'probability', knn and mlp 'embedding'",
     )  # fmt: skip
-    p.add_argument("--against", metavar="NAME", help="paired bootstrap differences against this embedder (its "
-                   "--checkpoint path or baseline name)")  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="bootstrap resamples of the 95%% intervals over test items (0: none)")  # fmt: skip
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the audio")
@@ -67,20 +75,26 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--cache-dir", metavar="DIR",
-        help="embedding cache: embeddings are stored here and reused by any later probe of the same task, "
-        "embedder and settings (default $AUDIOCL_CACHE_DIR, else $XDG_CACHE_HOME/audiocl/embeddings, else "
+        help="embedding cache: embeddings are stored here and reused by any later probe or compare of the same "
+        "task, embedder and settings (default $AUDIOCL_CACHE_DIR, else $XDG_CACHE_HOME/audiocl/embeddings, else "
         "~/.cache/audiocl/embeddings)",
     )  # fmt: skip
     p.add_argument("--no-cache", action="store_true", help="embed afresh and store nothing in the cache")
-    add_embedder_arguments(p, several_baselines=True)
-    p.set_defaults(func=run)
+
+
+def probe_settings(args: argparse.Namespace) -> tuple:
+    """``(ProbeOptions, EmbeddingCache or None)`` from :func:`add_probe_settings`'s options."""
+    from audiocl.eval.cache import EmbeddingCache
+    from audiocl.probe import ProbeOptions
+
+    options = ProbeOptions(max_epochs=args.max_epochs, device=device_of(args))
+    return options, None if args.no_cache else EmbeddingCache(args.cache_dir)
 
 
 def run(args: argparse.Namespace) -> int:
     from audiocl.data.task import load_task
-    from audiocl.eval.cache import EmbeddingCache
     from audiocl.eval.protocols import check_protocol
-    from audiocl.probe import ProbeOptions, probe_and_report
+    from audiocl.probe import probe_and_report
     from audiocl.report import check_outputs
 
     if not args.checkpoint and not args.baseline:
@@ -102,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             embedders[args.checkpoint] = make_embedder(args, None)
         for baseline in dict.fromkeys(args.baseline):
             embedders[baseline] = make_embedder(args, baseline)
+        options, cache = probe_settings(args)
         probe_and_report(
             task,
             embedders,
@@ -111,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             report=args.report,
             plot_dir=args.plot,
             projection=args.projection,
-            options=ProbeOptions(max_epochs=args.max_epochs, device=device_of(args)),
+            options=options,
             num_workers=args.num_workers,
             progress=not args.no_progress,
             test_folds=args.test_folds,
@@ -120,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             aggregation=args.aggregation,
             against=args.against,
             n_boot=args.bootstrap,
-            cache=None if args.no_cache else EmbeddingCache(args.cache_dir),
+            cache=cache,
         )
     except user_errors(args) as err:
         print(f"audiocl probe: {err}", file=sys.stderr)
