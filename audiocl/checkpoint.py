@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from torch import nn
 
 from audiocl.atomic import write_atomic
 from audiocl.config import Recipe, RecipeError
@@ -97,56 +96,3 @@ def load_method(path: str | Path, map_location: str | torch.device = "cpu"):
     except (KeyError, RuntimeError) as err:
         raise CheckpointError(f"{path}: weights do not match its recipe: {err}") from None
     return method.eval()
-
-
-class ConcatEncoder(nn.Module):
-    """Several branches side by side: ``audio -> cat([branch.embed(audio)])`` (multi-format evaluation)."""
-
-    def __init__(self, branches: list[nn.Module]):
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-        self.embedding_dim = sum(b.embedding_dim for b in branches)
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return torch.cat([b.embed(audio) for b in self.branches], dim=1)
-
-
-def pipeline_of(method, branch: str | None = None) -> tuple[nn.Module, nn.Module, int, int]:
-    """(frontend, encoder, sample_rate, segment_samples) of a method, for evaluation.
-
-    With one branch, or ``branch`` naming one, the pipeline is that branch's front-end and encoder. With several
-    branches and ``branch=None``, the encoder is their concatenation and the front-end the identity (each branch
-    applies its own).
-    """
-    from audiocl.momentum import select_branches
-
-    recipe = method.recipe
-    branches, branch = select_branches(method, branch)  # "momentum[.name]": the momentum encoder's copy
-    names = list(branches)
-    if branch is not None and branch not in names:
-        raise ValueError(f"no branch {branch!r} in this checkpoint; it has {names}")
-    if branch is None and len(names) > 1:
-        frontend, encoder = nn.Identity(), ConcatEncoder(list(branches.values()))
-    else:
-        chosen = branches[branch or names[0]]
-        frontend, encoder = chosen.frontend, chosen.encoder
-    return frontend.eval(), encoder.eval(), recipe.data.sample_rate, recipe.views.crop_samples
-
-
-def load_pipeline(path: str | Path, branch: str | None = None) -> tuple[nn.Module, nn.Module, int, int]:
-    """The evaluation pipeline of a checkpoint; see :func:`pipeline_of`."""
-    return pipeline_of(load_method(path), branch)
-
-
-def random_pipeline(recipe: Recipe | str | Path, branch: str | None = None, seed: int = 0):
-    """The recipe's pipeline at random initialisation (the ``--baseline random`` of embed and probe)."""
-    from audiocl.config import load_recipe
-    from audiocl.methods import ContrastiveMethod
-    from audiocl.recipes_path import resolve_recipe
-
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(resolve_recipe(recipe))
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        method = ContrastiveMethod(recipe)
-    return pipeline_of(method.eval(), branch)

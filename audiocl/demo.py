@@ -51,9 +51,9 @@ def run_demo(
     progress: bool = True,
 ) -> DemoResult:
     """Run the demo in ``workdir`` (created; an earlier demo there is replaced) and return its results."""
-    from audiocl.checkpoint import load_pipeline, random_pipeline
     from audiocl.data import load_task
-    from audiocl.embed import Embedder, mfcc_baseline
+    from audiocl.embed import mfcc_baseline
+    from audiocl.eval.pipeline import load_pipeline, random_pipeline
     from audiocl.probe import embed_task, run_probe
     from audiocl.report import format_table, markdown_report, plot_projection, write_json
     from audiocl.synth import make_corpus
@@ -97,8 +97,8 @@ def run_demo(
     task = load_task("csv", data / "labels.csv")
     task.name = "synthetic timbre"  # what the table and report call it
     embedders = {
-        "pretrained": Embedder(*load_pipeline(run / "checkpoints" / "last.ckpt")),
-        "random init": Embedder(*random_pipeline(recipe)),
+        "pretrained": load_pipeline(run / "checkpoints" / "last.ckpt").embedder(),
+        "random init": random_pipeline(recipe).embedder(),
         "mfcc stats": mfcc_baseline(recipe.data.sample_rate),
     }
     results, embeddings = [], {}

@@ -365,10 +365,9 @@ def _seconds_to_samples(seconds: float | None, sample_rate: int, name: str) -> i
 
 
 def _from_pipeline(pipeline, chunk_s: float | None, hop_s: float | None, **kwargs) -> Embedder:
-    frontend, encoder, sample_rate, segment_samples = pipeline
-    segment = _seconds_to_samples(chunk_s, sample_rate, "chunk_s") or segment_samples
-    hop = _seconds_to_samples(hop_s, sample_rate, "hop_s")
-    return Embedder(frontend, encoder, sample_rate, segment, hop_samples=hop, **kwargs)
+    segment = _seconds_to_samples(chunk_s, pipeline.sample_rate, "chunk_s") or pipeline.segment_samples
+    hop = _seconds_to_samples(hop_s, pipeline.sample_rate, "hop_s")
+    return Embedder(pipeline.frontend, pipeline.encoder, pipeline.sample_rate, segment, hop_samples=hop, **kwargs)
 
 
 def load_encoder(
@@ -379,7 +378,7 @@ def load_encoder(
     hop_s: float | None = None,
     **kwargs,
 ) -> Embedder:
-    """An :class:`Embedder` for a pretraining checkpoint (via :func:`audiocl.checkpoint.load_pipeline`).
+    """An :class:`Embedder` for a pretraining checkpoint (via :func:`audiocl.eval.pipeline.load_pipeline`).
 
     Args:
         checkpoint: a checkpoint written by ``audiocl pretrain``.
@@ -391,8 +390,8 @@ def load_encoder(
 
     >>> enc = load_encoder("runs/clmr/last.ckpt", device="cuda")  # doctest: +SKIP
     """
-    from audiocl.checkpoint import load_pipeline
     from audiocl.data.cache import file_stamp
+    from audiocl.eval.pipeline import load_pipeline
 
     stamp = file_stamp(os.fspath(checkpoint), content_hash=True)  # before loading: a rewrite shows as a change
     embedder = _from_pipeline(load_pipeline(checkpoint, branch), chunk_s, hop_s, **kwargs)
@@ -412,10 +411,10 @@ def random_encoder(
 ) -> Embedder:
     """The ``random`` baseline: the recipe's front-end and encoder at random initialisation.
 
-    Built by :func:`audiocl.checkpoint.random_pipeline`, which draws the weights under ``seed`` without
+    Built by :func:`audiocl.eval.pipeline.random_pipeline`, which draws the weights under ``seed`` without
     touching the caller's RNG state. ``recipe`` is a recipe, a recipe file or a packaged recipe name.
     """
-    from audiocl.checkpoint import random_pipeline
+    from audiocl.eval.pipeline import random_pipeline
 
     if isinstance(recipe, str | os.PathLike):
         from audiocl.recipes_path import resolve_recipe
@@ -447,12 +446,13 @@ def mfcc_baseline(
     >>> mfcc_baseline(16000).embed(torch.zeros(16000), 16000).shape  # doctest: +SKIP
     torch.Size([40])
     """
+    from audiocl.eval.pipeline import Pipeline
     from audiocl.frontends import MFCC
 
     # librosa.feature.mfcc's defaults, in samples at any rate: 2048-point frames every 512, centred, 128 mels.
     ms = 1000 / sample_rate
     frontend = MFCC(sample_rate, n_mfcc=n_mfcc, n_mels=128, win_ms=2048 * ms, hop_ms=512 * ms, n_fft=2048, center=True)
-    pipeline = (frontend, MFCCStats(n_mfcc), sample_rate, int(sample_rate))
+    pipeline = Pipeline(frontend, MFCCStats(n_mfcc), sample_rate, int(sample_rate))
     embedder = _from_pipeline(pipeline, chunk_s, hop_s, whole_clip=chunk_s is None, **kwargs)
     embedder.identity = {"kind": "mfcc", "n_mfcc": n_mfcc}
     return embedder

@@ -275,15 +275,15 @@ class KnnMonitor(Callback):
 
     def score(self, pl_module) -> float:
         """Embed the bank and the queries with the module's evaluation pipeline and score the kNN classifier."""
-        from audiocl.checkpoint import pipeline_of
-        from audiocl.embed import Embedder, embed_many
+        from audiocl.embed import embed_many
+        from audiocl.eval.pipeline import pipeline_of
         from audiocl.probe import score
 
         if self._clips is None:
             self._load(pl_module.recipe.data.sample_rate)
         modes = {m: m.training for m in pl_module.modules()}  # the pipeline is put in eval mode; restored below
         try:
-            embedder = Embedder(*pipeline_of(pl_module), device=pl_module.device)
+            embedder = pipeline_of(pl_module).embedder(device=pl_module.device)
             emb = {
                 side: torch.stack([e.mean(dim=0) for _, e in embed_many(embedder, enumerate(clips))])
                 for side, clips in self._clips.items()

@@ -125,7 +125,7 @@ def test_queue_recipe_trains_from_the_cli(tmp_path):
         assert torch.equal(default.encoder(default.frontend(audio)), online.embed(audio))
         assert torch.equal(asked.encoder(asked.frontend(audio)), ema.embed(audio))
     with pytest.raises(ValueError, match="no momentum encoder"):
-        from audiocl.checkpoint import pipeline_of
+        from audiocl.eval.pipeline import pipeline_of
         from audiocl.methods import ContrastiveMethod
 
         pipeline_of(ContrastiveMethod(load_recipe(RECIPES / "clmr_tiny.yaml")), "momentum")

@@ -91,7 +91,8 @@ def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "checkpoints" / "step=10.ckpt").is_file()
     assert list((run / "tensorboard").glob("events.*"))
 
-    from audiocl.checkpoint import load_method, load_pipeline
+    from audiocl.checkpoint import load_method
+    from audiocl.eval.pipeline import load_pipeline
 
     method = load_method(run / "checkpoints" / "last.ckpt")
     again = load_method(run / "checkpoints" / "last.ckpt")
@@ -100,10 +101,10 @@ def test_tiny_recipe_trains_and_reloads(name, corpus, tmp_path):
     with torch.no_grad():
         for a, b in zip(method.branches.values(), again.branches.values(), strict=True):
             torch.testing.assert_close(a.embed(audio), b.embed(audio), rtol=0, atol=0)
-    frontend, encoder, sample_rate, segment = load_pipeline(run / "checkpoints" / "last.ckpt")
-    assert sample_rate == recipe.data.sample_rate and segment == recipe.views.crop_samples
+    pipeline = load_pipeline(run / "checkpoints" / "last.ckpt")
+    assert pipeline.sample_rate == recipe.data.sample_rate and pipeline.segment_samples == recipe.views.crop_samples
     with torch.no_grad():
-        h = encoder(frontend(audio))
+        h = pipeline.encoder(pipeline.frontend(audio))
     assert h.shape[0] == 3 and torch.isfinite(h).all()
 
 
