@@ -79,7 +79,6 @@ __all__ = [
     "probe_embeddings",
     "run_probe",
     "score",
-    "subsample",
     "format_table",
     "markdown_report",
     "write_json",
@@ -266,28 +265,15 @@ def embed_crops(embeddings: TaskEmbeddings, indices: Sequence[int], seed: int, *
     return np.stack([embeddings.crops[(seed, int(i))] for i in indices])
 
 
-def subsample(items_idx: np.ndarray, y: np.ndarray, fraction: float, multilabel: bool, seed: int) -> np.ndarray:
-    """A seeded ``fraction`` of the training items (positions into ``items_idx``), sorted.
+def _labelled(train: np.ndarray, y: np.ndarray, fraction: float, multilabel: bool, seed: int) -> np.ndarray:
+    """The training items whose labels the head sees: a seeded ``fraction`` of each class (at least one), or of
+    all items for multi-hot targets (:func:`audiocl.data.task.stratified_parts`)."""
+    from audiocl.data.task import stratified_parts
 
-    Single-label: per class ``max(1, round(fraction * n_class))`` items. Multi-label: ``max(1, round(fraction
-    * n))`` items at random (no stratification for multi-hot targets).
-
-    >>> subsample(np.arange(10), np.array([0] * 5 + [1] * 5), 0.2, False, seed=0).size
-    2
-    """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"label_fraction must be in (0, 1], got {fraction}")
-    n = len(items_idx)
     if fraction == 1:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    if multilabel:
-        return np.sort(rng.permutation(n)[: max(1, round(fraction * n))])
-    keep = []
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        keep.append(rng.permutation(members)[: max(1, round(fraction * len(members)))])
-    return np.sort(np.concatenate(keep))
+        return train
+    labels = [0] * len(train) if multilabel else y[train].tolist()
+    return train[stratified_parts(labels, (fraction, 1 - fraction), seed, at_least_one=True) == 0]
 
 
 def _carve_valid(idx: np.ndarray, y: np.ndarray, groups: list, multilabel: bool, seed: int):
@@ -516,6 +502,8 @@ def run_probe(
         "aggregation", "protocol", "protocol_details", "split", "test_folds", "counts", "skipped",
         "group_overlap", "embedder", "embedding_dim", "notes"}``.
     """
+    if not 0 < label_fraction <= 1:
+        raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
     check_protocol(protocol, task)
     aggregation = check_head(head, aggregation, protocol)
     if embeddings is None:
@@ -545,7 +533,7 @@ def run_probe(
     for seed in seeds:
         for split_name, train, valid, test in _splits(task, usable, y, seed, test_folds, protocol):
             overlap = max(overlap, _group_overlap(task, train, test), _group_overlap(task, valid, test))
-            train = train[subsample(train, y[train], label_fraction, multilabel, seed)]
+            train = _labelled(train, y, label_fraction, multilabel, seed)
             chunks = embeddings.chunks
             if protocol == "clmr":
                 res = clmr_probe_embeddings(

@@ -23,7 +23,6 @@ from audiocl.probe import (
     probe_embeddings,
     run_probe,
     score,
-    subsample,
 )
 from audiocl.report import markdown_report
 
@@ -131,17 +130,19 @@ def test_chunk_predictions_are_averaged_per_item():
     assert out["accuracy"] > np.mean(per_chunk.argmax(2) == yte[:, None])  # item-level, not chunk-level
 
 
-def test_label_fraction_subsample_is_stratified_seeded_and_keeps_every_class():
+def test_label_fraction_is_stratified_seeded_and_keeps_every_class():
+    from audiocl.probe import _labelled
+
     y = np.repeat([0, 1, 2], [50, 30, 2])
     idx = np.arange(len(y))
-    keep = subsample(idx, y, 0.1, multilabel=False, seed=0)
+    keep = _labelled(idx, y, 0.1, multilabel=False, seed=0)
     assert np.bincount(y[keep]).tolist() == [5, 3, 1]
-    assert keep.tolist() == subsample(idx, y, 0.1, multilabel=False, seed=0).tolist()
-    assert keep.tolist() != subsample(idx, y, 0.1, multilabel=False, seed=1).tolist()
-    assert len(subsample(idx, np.zeros((82, 3)), 0.5, multilabel=True, seed=0)) == 41
-    assert len(subsample(idx, y, 1.0, multilabel=False, seed=0)) == 82
+    assert keep.tolist() == _labelled(idx, y, 0.1, multilabel=False, seed=0).tolist()
+    assert keep.tolist() != _labelled(idx, y, 0.1, multilabel=False, seed=1).tolist()
+    assert len(_labelled(idx, np.zeros((82, 3)), 0.5, multilabel=True, seed=0)) == 41
+    assert len(_labelled(idx, y, 1.0, multilabel=False, seed=0)) == 82
     with pytest.raises(ValueError, match="label_fraction"):
-        subsample(idx, y, 0.0, multilabel=False, seed=0)
+        run_probe(Task("t", [Item("a.wav", 0)], ["a"], multilabel=False), label_fraction=0.0)
 
 
 def test_carved_validation_keeps_groups_together():

@@ -220,25 +220,15 @@ def _training_labels(recipe: Recipe, labels: list[int] | None) -> list[int] | No
     fraction, num_classes = recipe.data.label_fraction, recipe.supervised.num_classes
     if fraction == 0:
         return None
-    kept = mask_labels(labels, fraction, recipe.seed)
+    if labels is None:
+        raise RecipeError("data.label_fraction: this data set has no labels for the supervised head")
+    from audiocl.data.task import stratified_parts
+
+    labelled = stratified_parts(labels, (fraction, 1 - fraction), recipe.seed, at_least_one=True) == 0
+    kept = [label if keep else -1 for label, keep in zip(labels, labelled, strict=True)]
     if num_classes and max(kept) >= num_classes:
         raise RecipeError(
             f"supervised.num_classes: {num_classes}, but the data has {max(kept) + 1} classes; set "
             f"supervised.num_classes={max(kept) + 1}"
         )
     return kept
-
-
-def mask_labels(labels: list[int] | None, fraction: float, seed: int) -> list[int]:
-    """Keep ``fraction`` of the labels (stratified by class, seeded), set the others to -1."""
-    if labels is None:
-        raise RecipeError("data.label_fraction: this data set has no labels for the supervised head")
-    labels = torch.as_tensor(labels)
-    kept = torch.full_like(labels, -1)
-    g = torch.Generator().manual_seed(seed)
-    for c in labels.unique():
-        where = (labels == c).nonzero().flatten()
-        n = max(1, round(fraction * len(where)))
-        chosen = where[torch.randperm(len(where), generator=g)[:n]]
-        kept[chosen] = c
-    return kept.tolist()

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Item", "Task", "TASKS", "load_task", "require_file", "require_audio", "LayoutError", "stratified_splits"]
+__all__ = [
+    "Item", "Task", "TASKS", "load_task", "require_file", "require_audio", "LayoutError", "stratified_parts",
+    "stratified_splits",
+]  # fmt: skip
 
 SPLITS = ("train", "valid", "test")
 
@@ -138,33 +141,53 @@ class Task:
         return f"{self.name}: {len(self.items)} items, {len(self.classes)} classes ({kind}); {where}"
 
 
+def stratified_parts(
+    labels: Sequence, fractions: Sequence[float], seed: int = 0, *, at_least_one: bool = False
+) -> np.ndarray:
+    """Which of ``len(fractions)`` parts each example falls in, every class cut in ``fractions``: audiocl's one
+    stratified sampler (the train/valid/test split of a task without one, the probe's label fraction, the
+    supervised head's labelled clips).
+
+    Within each class (classes in sorted order) the examples are shuffled with ``seed`` and cut by rounding the
+    cumulative fractions half up, so a class of 10 gets 8/1/1 and a class of 5 gets 4/1/0 at (0.8, 0.1, 0.1).
+
+    Args:
+        labels: one hashable label per example; the same label for all: no stratification (multi-hot targets).
+        fractions: the parts' shares, each >= 0, summing to 1.
+        seed: the shuffle; the same seed gives the same parts.
+        at_least_one: part 0 gets at least one example of every class (a label fraction keeps every class).
+
+    >>> np.bincount(stratified_parts(["a"] * 10 + ["b"] * 5, (0.8, 0.1, 0.1))).tolist()
+    [12, 2, 1]
+    """
+    if len(fractions) < 2 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"fractions must be two or more numbers >= 0 that sum to 1, got {tuple(fractions)}")
+    rng = np.random.default_rng(seed)
+    parts = np.zeros(len(labels), dtype=np.int64)
+    by_class: dict = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    bounds = np.cumsum(fractions)[:-1]
+    for label in sorted(by_class, key=str):
+        idx = rng.permutation(by_class[label])
+        cuts = [math.floor(len(idx) * b + 0.5) for b in bounds]  # round half up, unlike round()
+        if at_least_one:
+            cuts = np.maximum.accumulate([max(1, c) for c in cuts])
+        parts[idx] = np.searchsorted(cuts, np.arange(len(idx)), side="right")
+    return parts
+
+
 def stratified_splits(
     labels: Sequence, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> list[str]:
-    """Assign "train"/"valid"/"test" to each example so that every class is split in ``fractions``.
-
-    Within each class the examples are shuffled with ``seed`` and cut by rounding the cumulative
-    fractions (half up), so a class of 10 gets 8/1/1 and a class of 5 gets 4/1/0 at (0.8, 0.1, 0.1).
-    Deterministic for a seed.
+    """ "train"/"valid"/"test" for each example, every class split in ``fractions`` (:func:`stratified_parts`).
 
     >>> stratified_splits(["a"] * 10, seed=0).count("train")
     8
     """
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+    if len(fractions) != 3:
         raise ValueError(f"fractions must be three numbers >= 0 that sum to 1, got {fractions}")
-    rng = np.random.default_rng(seed)
-    out = [""] * len(labels)
-    by_class: dict = {}
-    for i, label in enumerate(labels):
-        by_class.setdefault(label, []).append(i)
-    for label in sorted(by_class, key=str):
-        idx = rng.permutation(by_class[label])
-        n = len(idx)
-        cut1 = math.floor(n * fractions[0] + 0.5)  # round half up, unlike round()
-        cut2 = math.floor(n * (fractions[0] + fractions[1]) + 0.5)
-        for rank, i in enumerate(idx):
-            out[i] = "train" if rank < cut1 else "valid" if rank < cut2 else "test"
-    return out
+    return [("train", "valid", "test")[p] for p in stratified_parts(labels, fractions, seed)]
 
 
 # name -> "module:function"; each function takes (root, **options) and returns a Task.

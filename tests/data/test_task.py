@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from audiocl.data import TASKS, LayoutError, load_task, prepare, pretrain_files
-from audiocl.data.task import Item, Task, stratified_splits
+from audiocl.data.task import Item, Task, stratified_parts, stratified_splits
 
 
 def test_stratified_splits():
@@ -20,6 +20,19 @@ def test_stratified_splits():
     assert stratified_splits(labels, seed=1) != splits
     with pytest.raises(ValueError, match="sum to 1"):
         stratified_splits(labels, (0.5, 0.1, 0.1))
+
+
+def test_stratified_parts_keeps_a_class_in_part_zero_when_asked_and_ignores_the_order_of_examples():
+    labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 2
+    parts = stratified_parts(labels, (0.1, 0.9), seed=0, at_least_one=True)
+    assert [int((parts[[i for i, x in enumerate(labels) if x == c]] == 0).sum()) for c in "abc"] == [5, 3, 1]
+    plain = stratified_parts(labels, (0.1, 0.9), seed=0)
+    assert int((plain[-2:] == 0).sum()) == 0  # 0.2 of a class of 2 rounds to none
+    three = stratified_parts(["a"] * 3, (0.1, 0.1, 0.8), seed=0, at_least_one=True)
+    assert sorted(three.tolist()) == [0, 2, 2]  # part 0's minimum never leaves part 1 a negative share
+    assert stratified_parts(labels, (0.1, 0.9), seed=0).tolist() == plain.tolist()
+    with pytest.raises(ValueError, match="sum to 1"):
+        stratified_parts(labels, (0.5, 0.1))
 
 
 def test_task_targets_and_select(tmp_path):
