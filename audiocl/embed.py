@@ -45,16 +45,12 @@ __all__ = [
     "random_encoder",
     "mfcc_baseline",
     "build_embedder",
-    "find_audio_files",
     "embed_many",
     "embed_files",
     "EmbedFilesReport",
 ]
 
 POOLINGS = ("mean", "max", "mean+max", "none")
-
-# A file listing inputs one per line is recognised by its suffix; anything else is treated as audio.
-LIST_SUFFIXES = (".txt", ".lst", ".list")
 
 
 def _check_pooling(pooling: str) -> str:
@@ -487,38 +483,6 @@ def build_embedder(
 # -- files ----------------------------------------------------------------------------------------------
 
 
-def find_audio_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand inputs into audio files, in order, without duplicates.
-
-    An input is a folder (searched recursively for :data:`audiocl.audio.AUDIO_EXTENSIONS`, sorted, hidden
-    files and folders left out), a list
-    file (suffix ``.txt``, ``.lst`` or ``.list``: one path per line, ``#`` comments and blank lines ignored,
-    relative paths taken from the list file's folder) or an audio file. A missing input raises ValueError;
-    a missing file named inside a list file is kept, so that it is reported and skipped with the unreadable ones.
-    """
-    from audiocl.data.folder import list_audio
-
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            # Broken and looping links are kept, so that they are reported and skipped with the unreadable files.
-            files.extend(list_audio(path))
-        elif path.suffix.lower() in LIST_SUFFIXES:
-            if not path.is_file():
-                raise ValueError(f"list file not found: {path}")
-            for line in path.read_text().splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    entry = Path(line).expanduser()
-                    files.append(entry if entry.is_absolute() else path.parent / entry)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise ValueError(f"input not found: {path} (give audio files, folders or a .txt list of paths)")
-    return list(dict.fromkeys(files))
-
-
 def stream_chunks(
     path: str | os.PathLike, embedder: Embedder, *, chunks_per_read: int | None = None
 ) -> Iterable[torch.Tensor]:
@@ -608,10 +572,11 @@ def embed_files(
     from tqdm.auto import tqdm
 
     from audiocl.audio import AudioError, info, load
+    from audiocl.data.folder import list_inputs
 
     pooling = _check_pooling(embedder.pooling if pooling is None else pooling)
     out_path = Path(out_path)
-    files = find_audio_files(inputs)
+    files = list_inputs(inputs)
     # os.path.realpath, not Path.resolve(), which raises on a link loop (skipped and listed below instead)
     if os.path.realpath(out_path.expanduser()) in {os.path.realpath(f.expanduser()) for f in files}:
         raise ValueError(f"{out_path} is one of the inputs: choose another output")

@@ -9,7 +9,8 @@ from signals import sine
 from torch import nn
 
 from audiocl.audio import load, resample, save
-from audiocl.embed import Embedder, MFCCStats, chunk_starts, embed_files, embed_many, find_audio_files, mfcc_baseline
+from audiocl.data import list_inputs
+from audiocl.embed import Embedder, MFCCStats, chunk_starts, embed_files, embed_many, mfcc_baseline
 from audiocl.frontends import LogMel
 
 SR = 16000
@@ -157,13 +158,13 @@ def audio_dir(tmp_path):
     return root
 
 
-def test_find_audio_files_expands_folders_and_list_files(audio_dir, tmp_path):
-    assert [p.name for p in find_audio_files([audio_dir])] == ["a.wav", "b.flac", "broken.wav"]
+def test_list_inputs_expands_folders_and_list_files(audio_dir, tmp_path):
+    assert [p.name for p in list_inputs([audio_dir])] == ["a.wav", "b.flac", "broken.wav"]
     listing = tmp_path / "list.txt"
     listing.write_text("# comment\nsongs/a.wav\n\nsongs/missing.wav\n")
-    assert find_audio_files([listing]) == [tmp_path / "songs/a.wav", tmp_path / "songs/missing.wav"]
+    assert list_inputs([listing]) == [tmp_path / "songs/a.wav", tmp_path / "songs/missing.wav"]
     with pytest.raises(ValueError, match="nope"):
-        find_audio_files([tmp_path / "nope.wav"])
+        list_inputs([tmp_path / "nope.wav"])
 
 
 def test_embed_files_writes_paths_timestamps_and_skips_unreadable(embedder, audio_dir, tmp_path):

@@ -18,7 +18,7 @@ Evaluation::
 from audiocl.data.cache import CachedClipDataset, PrepareReport, prepare
 from audiocl.data.clips import ClipDataset
 from audiocl.data.files import PRETRAIN_DATASETS, pretrain_files
-from audiocl.data.folder import list_audio, read_file_list
+from audiocl.data.folder import list_audio, list_inputs, read_file_list
 from audiocl.data.task import TASKS, Item, LayoutError, Task, load_task
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "TASKS",
     "Task",
     "list_audio",
+    "list_inputs",
     "load_task",
     "pretrain_files",
     "prepare",

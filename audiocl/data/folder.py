@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from audiocl.data.task import Item, LayoutError, Task, require_audio, stratified_splits
 
-__all__ = ["list_audio", "read_file_list", "load_folder", "load_csv", "normalize_split"]
+# A file listing inputs one per line is recognised by its suffix; anything else is treated as audio.
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+
+__all__ = ["list_audio", "list_inputs", "read_file_list", "load_folder", "load_csv", "normalize_split"]
 
 _SPLIT_NAMES = {
     "train": "train",
@@ -102,6 +105,36 @@ def _read_rows(path: Path, delimiter: str | None) -> tuple[list[str], list[list[
 def _resolve(base: Path, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else base / p
+
+
+def list_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """The audio files that command-line inputs name (``audiocl embed``'s), in order, without duplicates.
+
+    An input is a folder (searched recursively for :data:`audiocl.audio.AUDIO_EXTENSIONS`, sorted, hidden
+    files and folders left out), a list
+    file (suffix ``.txt``, ``.lst`` or ``.list``: one path per line, ``#`` comments and blank lines ignored,
+    relative paths taken from the list file's folder) or an audio file. A missing input raises ValueError;
+    a missing file named inside a list file is kept, so that it is reported and skipped with the unreadable ones.
+    """
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            # Broken and looping links are kept, so that they are reported and skipped with the unreadable files.
+            files.extend(list_audio(path))
+        elif path.suffix.lower() in LIST_SUFFIXES:
+            if not path.is_file():
+                raise ValueError(f"list file not found: {path}")
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    entry = Path(line).expanduser()
+                    files.append(entry if entry.is_absolute() else path.parent / entry)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ValueError(f"input not found: {path} (give audio files, folders or a .txt list of paths)")
+    return list(dict.fromkeys(files))
 
 
 def read_file_list(

@@ -42,14 +42,14 @@ def test_missing_layout_is_named(tmp_path, gtzan_root):
 def test_original_au_release_with_the_split_files_of_sota_music_tagging_models(tmp_path):
     """The original release holds .au files; the split files name .wav ones and sit in split/gtzan/."""
     from audiocl.audio import load
-    from audiocl.embed import find_audio_files
+    from audiocl.data import list_inputs
 
     root = make_gtzan(tmp_path, suffix=".au", split_subdir="split/gtzan")
     task = load_task("gtzan", root)
     assert "fault-filtered" in task.notes and len(task.select(split="train")) == 20
     assert all(it.path.suffix == ".au" and it.path.is_file() for it in task.items)
     assert load(task.items[0].path, 8000)[0].shape == (800,)
-    assert len(find_audio_files([root / "genres"])) == 50  # `audiocl embed genres/` finds the .au files
+    assert len(list_inputs([root / "genres"])) == 50  # `audiocl embed genres/` finds the .au files
 
 
 def test_an_incomplete_split_is_an_error_not_a_silent_leaky_fallback(tmp_path):
