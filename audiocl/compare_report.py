@@ -37,7 +37,7 @@ def _column_title(table: ComparisonTable, task: str) -> str:
 
 def _paired_resamples(table: ComparisonTable) -> int | None:
     for r in table.results.values():
-        for d in (r.get("paired") or {}).values():
+        for d in (r.paired or {}).values():
             if isinstance(d, dict):
                 return d.get("n_boot")
     return None

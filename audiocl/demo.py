@@ -17,23 +17,27 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from audiocl.config import load_recipe
 from audiocl.recipes_path import resolve_recipe
 
+if TYPE_CHECKING:
+    from audiocl.probe import ProbeResult
+
 
 @dataclass
 class DemoResult:
-    results: list[dict]  # one probe result per embedder (pretrained, random, mfcc)
+    results: list[ProbeResult]  # one per embedder (pretrained, random, mfcc)
     report_dir: Path
     plots: list[Path] = field(default_factory=list)
 
     def accuracy(self, name: str) -> float:
         for r in self.results:
-            if r["name"] == name:
-                return r["metrics"]["accuracy"]["mean"]
+            if r.name == name:
+                return r.metrics["accuracy"]["mean"]
         raise KeyError(name)
 
 

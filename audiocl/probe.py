@@ -30,8 +30,8 @@ The protocol (what :func:`run_probe` does for a :class:`audiocl.data.task.Task`)
    Mean and sample standard deviation over seeds (default 0, 1, 2).
 
 >>> task = load_task("esc50", "/data/ESC-50-master")                               # doctest: +SKIP
->>> results = run_probe(task, load_encoder("last.ckpt"), label_fraction=0.1)        # doctest: +SKIP
->>> results["metrics"]["accuracy"]["mean"]                                          # doctest: +SKIP
+>>> result = run_probe(task, load_encoder("last.ckpt"), label_fraction=0.1)         # doctest: +SKIP
+>>> result.metrics["accuracy"]["mean"]                                              # doctest: +SKIP
 0.71
 """
 
@@ -40,7 +40,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -95,20 +95,88 @@ ITEM_UNITS = {
 }
 
 
-class ProbeResult(dict):
-    """What :func:`run_probe` returns: the JSON-able result dict, plus ``predictions``, the item-level test
-    predictions of every run (:class:`audiocl.eval.stats.Predictions`), which :func:`paired` compares."""
+@dataclass
+class ProbeResult:
+    """What :func:`run_probe` returns: one embedder on one task at one label fraction.
 
-    def __init__(self, data: dict, predictions: list):
-        super().__init__(data)
-        self.predictions = predictions
+    :meth:`to_dict` is the JSON that ``audiocl probe --out`` writes, field by field in this order.
+
+    Attributes:
+        task, name: the task's name and the embedder's name in tables.
+        embedder, embedding_dim: the embedder's description and its embedding size.
+        multilabel, label_fraction, seeds: as probed.
+        metrics: metric -> ``{"mean", "std", "values"}`` over seeds, and ``"ci95"`` with bootstrap resamples.
+        runs: one dict per seed and split (or fold): its scores, the head's settings and item counts.
+        aggregation, protocol, head, protocol_details, intervals: what was done, named and in words.
+        split: the task's named split (MagnaTagATune's ``"pons"``) or None; test_folds: k-fold tasks' test folds.
+        counts, skipped, skipped_per_split: items embedded and unreadable items left out, overall and per split.
+        group_overlap: groups (speakers, recordings) on both sides of a test split; 0 when none.
+        notes: the task's notes on its labels and splits.
+        per_class_roc_auc: multi-label tasks only: tag -> ROC-AUC, the mean over runs.
+        paired: the paired difference against a reference (:func:`paired`), as :func:`probe_and_report` adds it.
+        predictions: the item-level test predictions of every run (:class:`audiocl.eval.stats.Predictions`),
+            which :func:`paired` compares; left out of the JSON.
+    """
+
+    task: str
+    name: str
+    embedder: str
+    embedding_dim: int
+    multilabel: bool
+    label_fraction: float
+    seeds: list[int]
+    metrics: dict[str, dict]
+    runs: list[dict]
+    aggregation: str
+    protocol: str
+    head: str
+    protocol_details: str
+    intervals: str | None
+    split: str | None
+    test_folds: list[int] | None
+    counts: dict[str, int]
+    skipped: list[dict]
+    skipped_per_split: dict[str, dict]
+    group_overlap: int
+    notes: str
+    per_class_roc_auc: dict[str, float] | None = None
+    paired: dict | None = None
+    predictions: list = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        """The JSON-able result: every field but ``predictions``; ``per_class_roc_auc`` for multi-label tasks
+        only and ``paired`` only when set, as ``audiocl probe --out`` has always written them."""
+        optional = ("per_class_roc_auc", "paired", "predictions")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in optional}
+        if self.multilabel:
+            out["per_class_roc_auc"] = self.per_class_roc_auc
+        if self.paired is not None:
+            out["paired"] = self.paired
+        return out
+
+    # Scripts (and running processes) written when run_probe returned a dict keep reading it, with a warning.
+    def __getitem__(self, key: str):
+        _warn_dict_access(key)
+        return self.to_dict()[key]
+
+    def get(self, key: str, default=None):
+        _warn_dict_access(key)
+        return self.to_dict().get(key, default)
 
 
-def paired(result, reference, *, n_boot: int = 1000, seed: int = 0) -> dict:
+def _warn_dict_access(key: str) -> None:
+    warnings.warn(
+        f"reading a ProbeResult as a dict is deprecated: use result.{key} (or result.to_dict())",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def paired(result: ProbeResult, reference: ProbeResult, *, n_boot: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap difference ``result - reference`` on the same test items, per metric:
     ``{"against": name, metric: {"difference", "ci95", "p_value", "n_boot"}}``."""
-    out = {"against": reference["name"]}
-    for m in result["metrics"]:
+    out = {"against": reference.name}
+    for m in result.metrics:
         out[m] = paired_difference(result.predictions, reference.predictions, m, n_boot=n_boot, seed=seed)
     return out
 
@@ -473,7 +541,7 @@ def run_probe(
     aggregation: str | None = None,
     n_boot: int = 1000,
 ) -> ProbeResult:
-    """Run a probe protocol on ``task`` and return the results as a JSON-able dict (a :class:`ProbeResult`).
+    """Run a probe protocol on ``task`` and return its :class:`ProbeResult` (``to_dict()`` for the JSON).
 
     Args:
         task: a :class:`audiocl.data.task.Task`.
@@ -497,10 +565,10 @@ def run_probe(
             0 skips it.
 
     Returns:
-        ``{"task", "name", "multilabel", "label_fraction", "seeds", "metrics": {metric: {"mean", "std",
-        "values", "ci95"}}, "runs": [per seed and fold], "per_class_roc_auc" (multi-label, mean over runs),
-        "aggregation", "protocol", "protocol_details", "split", "test_folds", "counts", "skipped",
-        "group_overlap", "embedder", "embedding_dim", "notes"}``.
+        a :class:`ProbeResult`: ``metrics`` (metric -> ``{"mean", "std", "values", "ci95"}``), ``runs`` (per
+        seed and fold), ``per_class_roc_auc`` (multi-label, mean over runs), what was done in words
+        (``aggregation``, ``protocol_details``, ``intervals``), the items embedded and skipped, and
+        ``predictions`` for :func:`paired`.
     """
     if not 0 < label_fraction <= 1:
         raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction}")
@@ -587,38 +655,40 @@ def run_probe(
         if n_boot:
             metrics[m]["ci95"] = bootstrap_ci(predictions, m, n_boot=n_boot)
     chunks_per_item = np.mean([len(embeddings.chunks[i]) for i in usable])
-    results = {
-        "task": task.name,
-        "name": name or embeddings.embedder,
-        "embedder": embeddings.embedder,
-        "embedding_dim": int(embeddings.chunks[usable[0]].shape[1]),
-        "multilabel": bool(multilabel),
-        "label_fraction": float(label_fraction),
-        "seeds": [int(s) for s in seeds],
-        "metrics": metrics,
-        "runs": runs,
-        "aggregation": _aggregation(protocol, aggregation, task, embeddings, chunks_per_item),
-        "protocol": protocol,
-        "head": head,
-        "protocol_details": _protocol_details(protocol, task, opts, test_folds, head),
-        "intervals": (
+    per_class_roc_auc = None
+    if multilabel:
+        names = sorted({k for d in per_class for k in d}, key=task.classes.index)
+        per_class_roc_auc = {k: float(np.mean([d[k] for d in per_class if k in d])) for k in names}
+    return ProbeResult(
+        task=task.name,
+        name=name or embeddings.embedder,
+        embedder=embeddings.embedder,
+        embedding_dim=int(embeddings.chunks[usable[0]].shape[1]),
+        multilabel=bool(multilabel),
+        label_fraction=float(label_fraction),
+        seeds=[int(s) for s in seeds],
+        metrics=metrics,
+        runs=runs,
+        aggregation=_aggregation(protocol, aggregation, task, embeddings, chunks_per_item),
+        protocol=protocol,
+        head=head,
+        protocol_details=_protocol_details(protocol, task, opts, test_folds, head),
+        intervals=(
             f"95% percentile bootstrap over test items ({n_boot} resamples; folds resampled within themselves), "
             "for the mean over seeds"
             if n_boot
             else None
         ),
-        "split": getattr(task, "options", {}).get("split"),  # e.g. MagnaTagATune's "pons" (CLMR's)
-        "test_folds": sorted(test_folds or task.folds) if task.folds else None,
-        "counts": {"items": len(task.items), "embedded": int(len(usable)), "skipped": len(embeddings.skipped)},
-        "skipped": [{"path": p, "reason": r} for p, r in embeddings.skipped],
-        "skipped_per_split": losses,
-        "group_overlap": int(overlap),
-        "notes": getattr(task, "notes", ""),
-    }
-    if multilabel:
-        names = sorted({k for d in per_class for k in d}, key=task.classes.index)
-        results["per_class_roc_auc"] = {k: float(np.mean([d[k] for d in per_class if k in d])) for k in names}
-    return ProbeResult(results, predictions)
+        split=getattr(task, "options", {}).get("split"),  # e.g. MagnaTagATune's "pons" (CLMR's)
+        test_folds=sorted(test_folds or task.folds) if task.folds else None,
+        counts={"items": len(task.items), "embedded": int(len(usable)), "skipped": len(embeddings.skipped)},
+        skipped=[{"path": p, "reason": r} for p, r in embeddings.skipped],
+        skipped_per_split=losses,
+        group_overlap=int(overlap),
+        notes=getattr(task, "notes", ""),
+        per_class_roc_auc=per_class_roc_auc,
+        predictions=predictions,
+    )
 
 
 def _slug(text: str) -> str:
@@ -657,8 +727,9 @@ def probe_and_report(
     against: str | None = None,
     n_boot: int = 1000,
     cache=None,
-) -> list[dict]:
-    """Probe several embedders (e.g. a checkpoint and its baselines) at several label fractions.
+) -> list[ProbeResult]:
+    """Probe several embedders (e.g. a checkpoint and its baselines) at several label fractions: one
+    :class:`ProbeResult` per embedder and fraction, in that order.
 
     Each embedder embeds the task once; every label fraction reuses those embeddings. Prints the table and
     writes the JSON (``out``), the markdown report (``report``) and the plots (``plot_dir``): a 2-D
@@ -694,7 +765,7 @@ def probe_and_report(
             if plot_dir is not None and task.multilabel:
                 path = Path(plot_dir) / f"{task.name}_{_slug(name)}_{100 * fraction:g}pct_tag_auc.png"
                 title = f"{task.name}: per-tag ROC-AUC, {name}, {100 * fraction:g}% labels"
-                plots.append(plot_tag_auc(r["per_class_roc_auc"], path, title=title))
+                plots.append(plot_tag_auc(r.per_class_roc_auc, path, title=title))
         if plot_dir is not None:
             shown = [i for i, c in enumerate(emb.chunks) if c is not None]
             if not task.folds:
@@ -708,9 +779,9 @@ def probe_and_report(
             )  # fmt: skip
     if against is not None:
         for r in results:
-            ref = next(x for x in results if x["name"] == against and x["label_fraction"] == r["label_fraction"])
+            ref = next(x for x in results if x.name == against and x.label_fraction == r.label_fraction)
             if r is not ref:
-                r["paired"] = paired(r, ref, n_boot=n_boot or 1000)
+                r.paired = paired(r, ref, n_boot=n_boot or 1000)
     print(format_table(results))
     if out is not None:
         write_json(results, out)

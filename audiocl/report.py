@@ -1,9 +1,9 @@
 """Probe results for people: a plain-text table, JSON, a markdown report and plots (matplotlib, Agg).
 
-Every function takes the result dicts of :func:`audiocl.probe.run_probe` (one per embedder and label
-fraction), so a checkpoint and its baselines land side by side in one table.
+Every function takes the :class:`audiocl.probe.ProbeResult` of :func:`audiocl.probe.run_probe` (one per embedder
+and label fraction), so a checkpoint and its baselines land side by side in one table.
 
->>> print(format_table([results_ckpt, results_mfcc]))          # doctest: +SKIP
+>>> print(format_table([result_ckpt, result_mfcc]))          # doctest: +SKIP
 task   embedder  labels  accuracy
 esc50  clmr      100%    0.712 ± 0.004
 esc50  mfcc      100%    0.421 ± 0.002
@@ -15,8 +15,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from audiocl.probe import ProbeResult
 
 __all__ = [
     "OutputError",
@@ -76,10 +80,10 @@ def check_outputs(
             raise OutputError(f"{option} {given} exists: pass --overwrite to replace it, or choose another name")
 
 
-def _metric_names(results: Sequence[dict]) -> list[str]:
+def _metric_names(results: Sequence[ProbeResult]) -> list[str]:
     names: list[str] = []
     for r in results:
-        names += [m for m in r["metrics"] if m not in names]
+        names += [m for m in r.metrics if m not in names]
     return names
 
 
@@ -99,23 +103,23 @@ def format_difference(d: dict | None) -> str:
     return f"{d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] p={d['p_value']:.3f}"
 
 
-def _rows(results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+def _rows(results: Sequence[ProbeResult]) -> tuple[list[str], list[list[str]]]:
     metrics = _metric_names(results)
     header = ["task", "protocol", "head", "embedder", "labels", *metrics]
-    against = next((r["paired"]["against"] for r in results if r.get("paired")), None)
+    against = next((r.paired["against"] for r in results if r.paired), None)
     if against is not None:
         header.append(f"Δ {metrics[0]} vs {against}")
     rows = []
     for r in results:
-        cells = [r["task"], r.get("protocol", "audiocl"), r.get("head", "linear"), r["name"]]
-        cells += [f"{100 * r['label_fraction']:g}%", *(format_metric(r["metrics"].get(m)) for m in metrics)]
+        cells = [r.task, r.protocol, r.head, r.name]
+        cells += [f"{100 * r.label_fraction:g}%", *(format_metric(r.metrics.get(m)) for m in metrics)]
         if against is not None:
-            cells.append(format_difference((r.get("paired") or {}).get(metrics[0])) if r["name"] != against else "ref")
+            cells.append(format_difference((r.paired or {}).get(metrics[0])) if r.name != against else "ref")
         rows.append(cells)
     return header, rows
 
 
-def format_table(results: Sequence[dict]) -> str:
+def format_table(results: Sequence[ProbeResult]) -> str:
     """An aligned plain-text table: one row per result, metrics as ``mean ± std`` over seeds."""
     header, rows = _rows(results)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
@@ -130,12 +134,15 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     write_atomic(path, lambda f: f.write(text.encode()))
 
 
-def write_json(results: Sequence[dict], path: str | os.PathLike) -> None:
-    """Write ``{"results": [...]}`` to ``path`` (temporary file + rename, so it is never half-written)."""
-    write_text(json.dumps({"results": list(results)}, indent=2) + "\n", path)
+def write_json(results: Sequence[ProbeResult], path: str | os.PathLike) -> None:
+    """Write ``{"results": [result.to_dict(), ...]}`` to ``path`` (temporary file + rename, so it is never
+    half-written)."""
+    write_text(json.dumps({"results": [r.to_dict() for r in results]}, indent=2) + "\n", path)
 
 
-def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] = (), *, relative_to=None) -> str:
+def markdown_report(
+    results: Sequence[ProbeResult], plots: Sequence[str | os.PathLike] = (), *, relative_to=None
+) -> str:
     """A markdown report: the results table, the protocol and aggregation per task, notes, skipped files, plots.
 
     ``plots`` are image paths, linked relative to ``relative_to`` (the report's folder) when given.
@@ -153,36 +160,36 @@ def markdown_report(results: Sequence[dict], plots: Sequence[str | os.PathLike] 
     ]
     seen = set()
     for r in results:
-        key = (r["task"], r.get("protocol"), r.get("head"))
+        key = (r.task, r.protocol, r.head)
         if key in seen:
             continue
         seen.add(key)
-        out += [f"## {r['task']} (protocol `{r.get('protocol', 'audiocl')}`, head `{r.get('head', 'linear')}`)", ""]
-        if r.get("notes"):
-            out.append(f"- Data: {r['notes']}")
-        out.append(f"- Protocol `{r.get('protocol', 'audiocl')}`: {r.get('protocol_details', '')}")
-        out.append(f"- Aggregation: {r['aggregation']}")
-        if r.get("intervals"):
-            out.append(f"- Intervals: {r['intervals']}")
-        out.append(f"- Items: {r['counts']['embedded']} embedded of {r['counts']['items']}")
-        lost = {k: v for k, v in r.get("skipped_per_split", {}).items() if v["skipped"]}
+        out += [f"## {r.task} (protocol `{r.protocol}`, head `{r.head}`)", ""]
+        if r.notes:
+            out.append(f"- Data: {r.notes}")
+        out.append(f"- Protocol `{r.protocol}`: {r.protocol_details}")
+        out.append(f"- Aggregation: {r.aggregation}")
+        if r.intervals:
+            out.append(f"- Intervals: {r.intervals}")
+        out.append(f"- Items: {r.counts['embedded']} embedded of {r.counts['items']}")
+        lost = {k: v for k, v in r.skipped_per_split.items() if v["skipped"]}
         if lost:
             parts = ", ".join(f"{k}: {v['skipped']} of {v['items']}" for k, v in lost.items())
             out.append(f"- **Unreadable items left out**: {parts}")
-        if r.get("group_overlap"):
-            out.append(f"- **Warning**: {r['group_overlap']} groups occur in both training and test splits")
+        if r.group_overlap:
+            out.append(f"- **Warning**: {r.group_overlap} groups occur in both training and test splits")
         out.append("")
     for r in results:
-        out += [f"### {r['name']} ({r['task']}, {100 * r['label_fraction']:g}% labels)", ""]
-        out.append(f"- Embedder: `{r['embedder']}` (dim {r['embedding_dim']})")
-        for run in r["runs"]:
-            scores = ", ".join(f"{m} {run[m]:.3f}" for m in r["metrics"])
+        out += [f"### {r.name} ({r.task}, {100 * r.label_fraction:g}% labels)", ""]
+        out.append(f"- Embedder: `{r.embedder}` (dim {r.embedding_dim})")
+        for run in r.runs:
+            scores = ", ".join(f"{m} {run[m]:.3f}" for m in r.metrics)
             folds = f", train folds {run['train_folds']}" if run.get("train_folds") else ""
             settings = run.get("settings") or f"weight decay {run['weight_decay']:g}, {run['epochs']} epochs"
             out.append(
                 f"- seed {run['seed']}, {run['split']}: {scores} ({settings}, {run['train_items']} train items{folds})"
             )
-        for s in r.get("skipped", []):
+        for s in r.skipped:
             out.append(f"- skipped `{s['path']}`: {s['reason']}")
         out.append("")
     if plots:

@@ -16,15 +16,17 @@ from audiocl.embed import Embedder
 from audiocl.frontends import LogMel
 from audiocl.probe import (
     ProbeOptions,
+    TaskEmbeddings,
     _carve_valid,
     embed_task,
     fit_probe,
+    paired,
     probe_and_report,
     probe_embeddings,
     run_probe,
     score,
 )
-from audiocl.report import markdown_report
+from audiocl.report import markdown_report, write_json
 
 FAST = ProbeOptions(max_epochs=150, patience=10)
 
@@ -154,6 +156,49 @@ def test_carved_validation_keeps_groups_together():
     assert not {groups[i] for i in train} & {groups[i] for i in valid}
 
 
+# -- results --------------------------------------------------------------------------------------------
+
+# The keys of `audiocl probe --out`'s JSON, in order, as it was written when run_probe returned a dict.
+JSON_KEYS = [
+    "task", "name", "embedder", "embedding_dim", "multilabel", "label_fraction", "seeds", "metrics", "runs",
+    "aggregation", "protocol", "head", "protocol_details", "intervals", "split", "test_folds", "counts", "skipped",
+    "skipped_per_split", "group_overlap", "notes",
+]  # fmt: skip
+
+
+def cluster_embeddings(name: str, *, multilabel: bool = False, folds: bool = False, **task_fields) -> TaskEmbeddings:
+    """30 items of 3 classes with 2 separable chunk embeddings each, and no audio: split 18/6/6, or 3 folds."""
+    rng = np.random.default_rng(0)
+    items = [
+        Item(f"{i}.wav", [i % 3] if multilabel else i % 3, split=None if folds else "train" if i < 18
+             else "valid" if i < 24 else "test", fold=1 + (i // 3) % 3 if folds else None)
+        for i in range(30)
+    ]  # fmt: skip
+    task = Task(name, items, ["a", "b", "c"], multilabel=multilabel, folds=[1, 2, 3] if folds else None, **task_fields)
+    chunks = [(3.0 * np.eye(3, 16)[i % 3] + 0.5 * rng.standard_normal((2, 16))).astype(np.float32) for i in range(30)]
+    return TaskEmbeddings(task, chunks, embedder="clusters", chunk_s=1.0, hop_s=1.0)
+
+
+def test_probe_result_to_dict_is_the_json_as_it_was_written(tmp_path):
+    emb = cluster_embeddings("tones")
+    res = run_probe(emb.task, embeddings=emb, seeds=(0, 1), options=FAST, n_boot=0, name="c")
+    d = res.to_dict()
+    assert list(d) == JSON_KEYS  # no per_class_roc_auc (single-label), no paired, no predictions
+    assert d["name"] == res.name == "c" and d["metrics"] is res.metrics and len(res.predictions) == 2
+    write_json([res], tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == {"results": [d]}
+    with pytest.warns(DeprecationWarning, match="deprecated: use result"):  # code written for the dict still reads it
+        assert res["metrics"] == res.metrics and res.get("paired") is None
+
+    emb = cluster_embeddings("tags", multilabel=True)
+    tags = run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST, n_boot=0)
+    assert list(tags.to_dict()) == [*JSON_KEYS, "per_class_roc_auc"]
+    assert set(tags.per_class_roc_auc) == {"a", "b", "c"}
+    tags.paired = paired(tags, tags, n_boot=50)  # as probe_and_report(..., against=...) sets it
+    assert list(tags.to_dict())[-2:] == ["per_class_roc_auc", "paired"]
+    json.dumps(tags.to_dict())
+
+
 # -- tasks with audio ------------------------------------------------------------------------------------
 
 SR = 16000
@@ -182,14 +227,14 @@ def test_kfold_task_reports_the_mean_over_folds(tmp_path):
     items = tone_items(tmp_path, 6, fold_of=lambda i: 1 + i % 3)
     task = Task("tones", items, ["low", "mid", "high"], multilabel=False, folds=[1, 2, 3])
     res = run_probe(task, tiny_embedder(), seeds=(0, 1), options=FAST, progress=False)
-    assert [(r["seed"], r["split"]) for r in res["runs"]] == [(s, f"fold {k}") for s in (0, 1) for k in (1, 2, 3)]
-    assert all(r["test_items"] == 6 and r["valid_items"] == 6 and r["train_items"] == 6 for r in res["runs"])
-    per_seed = [np.mean([r["accuracy"] for r in res["runs"] if r["seed"] == s]) for s in (0, 1)]
-    assert res["metrics"]["accuracy"]["mean"] == pytest.approx(np.mean(per_seed))
-    assert res["metrics"]["accuracy"]["std"] == pytest.approx(np.std(per_seed, ddof=1))
-    assert res["metrics"]["accuracy"]["mean"] > 0.8
-    assert "averaged over each item" in res["aggregation"]
-    json.dumps(res)  # JSON-able as it is
+    assert [(r["seed"], r["split"]) for r in res.runs] == [(s, f"fold {k}") for s in (0, 1) for k in (1, 2, 3)]
+    assert all(r["test_items"] == 6 and r["valid_items"] == 6 and r["train_items"] == 6 for r in res.runs)
+    per_seed = [np.mean([r["accuracy"] for r in res.runs if r["seed"] == s]) for s in (0, 1)]
+    assert res.metrics["accuracy"]["mean"] == pytest.approx(np.mean(per_seed))
+    assert res.metrics["accuracy"]["std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert res.metrics["accuracy"]["mean"] > 0.8
+    assert "averaged over each item" in res.aggregation
+    json.dumps(res.to_dict())  # JSON-able as it is
 
 
 def test_label_fraction_and_unreadable_items(tmp_path):
@@ -205,9 +250,9 @@ def test_label_fraction_and_unreadable_items(tmp_path):
         res = run_probe(task, tiny_embedder(), seeds=(0,), label_fraction=0.34, options=FAST, progress=False)
     messages = [str(w.message) for w in caught]
     assert any("groups" in m for m in messages) and any("1 of 19 items of split 'train'" in m for m in messages)
-    assert res["runs"][0]["train_items"] == 6  # 2 of 6 per class
-    assert res["counts"]["skipped"] == 1 and res["skipped"][0]["path"].endswith("broken.wav")
-    assert res["group_overlap"] == 1
+    assert res.runs[0]["train_items"] == 6  # 2 of 6 per class
+    assert res.counts["skipped"] == 1 and res.skipped[0]["path"].endswith("broken.wav")
+    assert res.group_overlap == 1
 
 
 @pytest.mark.slow  # matplotlib import and three figures
@@ -236,12 +281,12 @@ def test_probe_and_report_writes_json_markdown_and_plots(tmp_path, capsys):
         options=FAST,
         progress=False,
     )
-    assert [r["label_fraction"] for r in results] == [0.5, 1.0]
+    assert [r.label_fraction for r in results] == [0.5, 1.0]
     table = capsys.readouterr().out
     assert "roc_auc" in table and "pr_auc" in table and "50%" in table and "±" in table
     saved = json.loads((tmp_path / "r.json").read_text())["results"]
-    assert saved[1]["metrics"]["roc_auc"]["mean"] == pytest.approx(results[1]["metrics"]["roc_auc"]["mean"])
-    assert results[1]["metrics"]["roc_auc"]["mean"] > 0.8
+    assert saved[1]["metrics"]["roc_auc"]["mean"] == pytest.approx(results[1].metrics["roc_auc"]["mean"])
+    assert results[1].metrics["roc_auc"]["mean"] > 0.8
     md = (tmp_path / "report" / "r.md").read_text()
     assert "| pairs | audiocl | linear | tiny | 100% |" in md and "sigmoid + BCE" in md and "Aggregation" in md
     assert "protocol `audiocl`" in md and "audiocl" in table.splitlines()[1]
@@ -294,9 +339,9 @@ def test_unreadable_items_are_reported_per_split_and_a_split_left_without_a_clas
     emb.skipped.append((str(items[test_items[0]].path), "unreadable"))
     with pytest.warns(UserWarning, match="1 of 6 items of split 'test' could not be read"):
         res = run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST)
-    assert res["skipped_per_split"] == {"train": {"items": 12, "skipped": 0}, "valid": {"items": 6, "skipped": 0},
+    assert res.skipped_per_split == {"train": {"items": 12, "skipped": 0}, "valid": {"items": 6, "skipped": 0},
                                         "test": {"items": 6, "skipped": 1}}  # fmt: skip
-    assert res["runs"][0]["test_items"] == 5
+    assert res.runs[0]["test_items"] == 5
     assert "Unreadable items left out**: test: 1 of 6" in markdown_report([res])
     same_class = [i for i in test_items if items[i].target == items[test_items[0]].target]
     for i in same_class:  # the test split loses every item of one class: refused

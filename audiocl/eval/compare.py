@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audiocl.probe import ProbeResult
 
 __all__ = ["METRIC_NAMES", "Cell", "ComparisonTable", "compare", "tabulate"]
 
@@ -59,17 +63,17 @@ class ComparisonTable:
     settings: dict
     task_details: dict[str, dict]
     reference: str | None = None
-    results: dict = field(default_factory=dict, repr=False)  # (embedder, task) -> the ProbeResult behind it
+    results: dict[tuple[str, str], ProbeResult] = field(default_factory=dict, repr=False)  # behind the cells
 
     def cell(self, embedder: str, task: str, metric: str | None = None) -> Cell:
         """The cell of ``embedder`` on ``task``, in ``metric`` (default the task's headline metric)."""
         return self.cells[embedder, task][metric or self.metrics[task]]
 
 
-def _cell(metric: str, result: Mapping) -> Cell:
-    m = result["metrics"][metric]
+def _cell(metric: str, result: ProbeResult) -> Cell:
+    m = result.metrics[metric]
     ci = m.get("ci95")
-    diff = (result.get("paired") or {}).get(metric)
+    diff = (result.paired or {}).get(metric)
     return Cell(
         metric=metric,
         mean=float(m["mean"]),
@@ -83,10 +87,11 @@ def _cell(metric: str, result: Mapping) -> Cell:
 
 
 def tabulate(
-    results: Mapping[tuple[str, str], Mapping], *, aggregation: str, n_boot: int, reference: str | None = None
+    results: Mapping[tuple[str, str], ProbeResult], *, aggregation: str, n_boot: int, reference: str | None = None
 ) -> ComparisonTable:
-    """The table of probe results keyed ``(embedder, task)``, in insertion order; a reference's differences
-    are read from each result's ``paired`` entry (as :func:`audiocl.probe.probe_and_report` adds them).
+    """The table of probe results (:class:`audiocl.probe.ProbeResult`) keyed ``(embedder, task)``, in insertion
+    order; a reference's differences are read from each result's ``paired`` (as
+    :func:`audiocl.probe.probe_and_report` sets it).
     ``aggregation`` and ``n_boot`` are the settings the results were probed with (a result names them only
     in words)."""
     if not results:
@@ -98,30 +103,31 @@ def tabulate(
         raise ValueError(f"the table has holes: no result for (embedder, task) {missing[0]}")
     first = next(iter(results.values()))
     settings = {
-        "protocol": first["protocol"],
-        "head": first["head"],
+        "protocol": first.protocol,
+        "head": first.head,
         "aggregation": aggregation,
-        "seeds": list(first["seeds"]),
-        "label_fraction": first["label_fraction"],
+        "seeds": list(first.seeds),
+        "label_fraction": first.label_fraction,
         "n_boot": n_boot,
     }
     for key, r in results.items():  # one protocol for every cell, or the header would lie
         for name in ("protocol", "head", "seeds", "label_fraction"):
-            if (list(r[name]) if name == "seeds" else r[name]) != settings[name]:
-                raise ValueError(f"{key} was probed with {name} {r[name]!r}, the others with {settings[name]!r}")
+            value = getattr(r, name)
+            if (list(value) if name == "seeds" else value) != settings[name]:
+                raise ValueError(f"{key} was probed with {name} {value!r}, the others with {settings[name]!r}")
     metrics, details = {}, {}
     for t in tasks:
         r = results[embedders[0], t]
-        metrics[t] = "roc_auc" if r["multilabel"] else "accuracy"
+        metrics[t] = "roc_auc" if r.multilabel else "accuracy"
         details[t] = {
-            "task": r["task"],
-            "protocol_details": r["protocol_details"],
-            "aggregation": r["aggregation"],
-            "items": r["counts"]["embedded"],
-            "test_folds": r.get("test_folds"),
-            "notes": r.get("notes", ""),
+            "task": r.task,
+            "protocol_details": r.protocol_details,
+            "aggregation": r.aggregation,
+            "items": r.counts["embedded"],
+            "test_folds": r.test_folds,
+            "notes": r.notes,
         }
-    cells = {key: {m: _cell(m, r) for m in r["metrics"]} for key, r in results.items()}
+    cells = {key: {m: _cell(m, r) for m in r.metrics} for key, r in results.items()}
     return ComparisonTable(embedders, tasks, metrics, cells, settings, details, reference, dict(results))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import pytest
@@ -49,7 +50,7 @@ def test_cells_hold_what_run_probe_gives_for_the_same_inputs(tasks, table):
     assert table.metrics == {"timbre": "accuracy", "folders": "accuracy"}
     for task_name, task in tasks.items():
         for name, embedder in embedders().items():
-            alone = run_probe(task, embedder, name=name, **SETTINGS)["metrics"]["accuracy"]
+            alone = run_probe(task, embedder, name=name, **SETTINGS).metrics["accuracy"]
             cell = table.cell(name, task_name)
             assert cell.mean == pytest.approx(alone["mean"]) and cell.std == pytest.approx(alone["std"])
             assert cell.values == pytest.approx(tuple(alone["values"]))
@@ -129,7 +130,7 @@ def test_bad_reference_and_mixed_settings_are_refused(tasks, table):
         compare(tasks, embedders(), reference="nope", **SETTINGS)
     results = dict(table.results)
     key = ("mfcc", "folders")
-    results[key] = {**results[key], "seeds": [0, 1, 2]}
+    results[key] = dataclasses.replace(results[key], seeds=[0, 1, 2])
     with pytest.raises(ValueError, match="probed with seeds"):
         tabulate(results, aggregation="probability", n_boot=200)
 

@@ -59,7 +59,7 @@ def test_second_probe_of_the_same_task_does_no_forward_pass(task, tmp_path, monk
     assert calls == []  # another probe, at two label fractions: not one chunk embedded again
     err = capsys.readouterr().err
     assert f"reusing cached embeddings of {task.name} (18 items, 0 skipped)" in err and str(cache.root) in err
-    assert second[0]["metrics"] == first[0]["metrics"] and second[0]["runs"] == first[0]["runs"]
+    assert second[0].metrics == first[0].metrics and second[0].runs == first[0].runs
     # Read back memory-mapped, equal to a fresh embedding to the bit.
     cached, fresh = embed_task(task, embedder, progress=False, cache=cache), embed_task(task, embedder, progress=False)
     assert isinstance(cached.chunks[0].base, np.memmap) and cached.chunks[0].shape == (2, 16)

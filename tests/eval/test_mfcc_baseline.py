@@ -61,6 +61,6 @@ def test_mfcc_baseline_is_at_least_as_strong_as_plain_mfcc_statistics_and_logist
 
     torch.set_num_threads(1)
     ours = run_probe(task, build_embedder(baseline="mfcc", sample_rate=SR), seeds=(0, 1, 2), progress=False)
-    accuracy = ours["metrics"]["accuracy"]["mean"]
+    accuracy = ours.metrics["accuracy"]["mean"]
     assert 0.5 < plain_accuracy < 0.95  # a task with room both ways
     assert accuracy >= plain_accuracy, (accuracy, plain_accuracy)

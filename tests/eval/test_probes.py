@@ -78,13 +78,13 @@ def test_run_probe_gives_every_head_an_interval_and_names_its_aggregation(tone_t
     small_mlp = ProbeOptions(mlp=MlpOptions(hidden=32, lrs=(1e-2,), max_epochs=50))
     for head, words in (("linear", "probability mean"), ("knn", "embedding mean"), ("mlp", "embedding mean")):
         res = run_probe(tone_task, embeddings=emb, seeds=(0, 1), head=head, options=small_mlp, n_boot=200)
-        acc = res["metrics"]["accuracy"]
+        acc = res.metrics["accuracy"]
         lo, hi = acc["ci95"]
         assert 0 <= lo <= acc["mean"] <= hi <= 1
-        assert res["head"] == head and words in res["aggregation"] and "bootstrap" in res["intervals"]
+        assert res.head == head and words in res.aggregation and "bootstrap" in res.intervals
         assert [p.seed for p in res.predictions] == [0, 1] and len(res.predictions[0].y) == 12
     pooled = run_probe(tone_task, embeddings=emb, seeds=(0,), aggregation="embedding", options=FAST, n_boot=0)
-    assert "embedding mean" in pooled["aggregation"] and "ci95" not in pooled["metrics"]["accuracy"]
+    assert "embedding mean" in pooled.aggregation and "ci95" not in pooled.metrics["accuracy"]
     with pytest.raises(ValueError, match="runs under 'audiocl'"):
         run_probe(tone_task, embeddings=emb, head="knn", protocol="clmr")
 
@@ -95,9 +95,9 @@ def test_against_gives_paired_differences_in_the_json_and_the_table(tone_task, c
     weak = Embedder(LogMel(16000, n_mels=4), deaf, 16000, 1600)
     results = probe_and_report(tone_task, {"tiny": tiny_embedder(), "weak": weak}, seeds=(0, 1), options=FAST,
                                against="weak", progress=False)  # fmt: skip
-    d = results[0]["paired"]["accuracy"]
-    assert results[0]["paired"]["against"] == "weak" and "paired" not in results[1]
-    gap = results[0]["metrics"]["accuracy"]["mean"] - results[1]["metrics"]["accuracy"]["mean"]
+    d = results[0].paired["accuracy"]
+    assert results[0].paired["against"] == "weak" and results[1].paired is None
+    gap = results[0].metrics["accuracy"]["mean"] - results[1].metrics["accuracy"]["mean"]
     assert d["difference"] == pytest.approx(gap) and d["ci95"][0] <= gap <= d["ci95"][1]
     table = capsys.readouterr().out
     assert "Δ accuracy vs weak" in table and "ref" in table and "p=" in table

@@ -98,8 +98,8 @@ def test_clmr_protocol_trains_on_one_crop_per_clip_and_tests_on_contiguous_crops
 
     monkeypatch.setattr(probe_module, "clmr_probe_embeddings", recording)
     res = run_probe(task, embedder, seeds=(0,), protocol="clmr", options=CLMR_FAST, progress=False)
-    assert res["protocol"] == "clmr" and "CLMR" in res["protocol_details"]
-    assert "last piece dropped" in res["aggregation"]
+    assert res.protocol == "clmr" and "CLMR" in res.protocol_details
+    assert "last piece dropped" in res.aggregation
     x_train, _, _, _, x_test, _ = calls[0]
     train = [i for i, it in enumerate(task.items) if it.split == "train"]
     test = [i for i, it in enumerate(task.items) if it.split == "test"]
@@ -129,18 +129,18 @@ def test_published_protocol_fits_on_the_four_other_folds(tmp_path, monkeypatch):
     monkeypatch.setattr(probe_module, "probe_embeddings", recording)
     emb = probe_module.embed_task(task, tiny_embedder(), progress=False)
     res = run_probe(task, embeddings=emb, seeds=(0,), protocol="published", options=FAST)
-    assert [r["split"] for r in res["runs"]] == [f"fold {k}" for k in range(1, 6)]
-    for k, (args, run) in enumerate(zip(calls, res["runs"], strict=True), start=1):
+    assert [r["split"] for r in res.runs] == [f"fold {k}" for k in range(1, 6)]
+    for k, (args, run) in enumerate(zip(calls, res.runs, strict=True), start=1):
         x_train, _, x_valid = args[:3]
         expected = [emb.chunks[i] for i, it in enumerate(task.items) if it.fold != k]  # every item of 4 folds
         assert len(x_train) == len(expected) == 12 and all(a is b for a, b in zip(x_train, expected, strict=True))
         assert x_valid is None and run["valid_items"] == 0
         assert run["train_folds"] == [f for f in range(1, 6) if f != k] and "200 epochs" in run["settings"]
-    assert "no validation fold" in res["protocol_details"] and res["protocol"] == "published"
+    assert "no validation fold" in res.protocol_details and res.protocol == "published"
     only5 = run_probe(task, embeddings=emb, seeds=(0,), protocol="published", options=FAST, test_folds=[5])
-    assert [r["train_folds"] for r in only5["runs"]] == [[1, 2, 3, 4]]
+    assert [r["train_folds"] for r in only5.runs] == [[1, 2, 3, 4]]
     audiocl = run_probe(task, embeddings=emb, seeds=(0,), options=FAST, test_folds=[5])
-    assert audiocl["runs"][0]["train_folds"] == [2, 3, 4] and audiocl["runs"][0]["valid_folds"] == [1]
+    assert audiocl.runs[0]["train_folds"] == [2, 3, 4] and audiocl.runs[0]["valid_folds"] == [1]
     (tmp_path / "split").mkdir()
     with pytest.raises(ValueError, match="published"):
         run_probe(tone_task(tmp_path / "split", folds=False), embeddings=emb, protocol="published")
