@@ -23,10 +23,10 @@ OUT=$OUT python - <<'PY'
 import os
 
 from audiocl import load_encoder
-from audiocl.compare_report import comparison_markdown, write_comparison
 from audiocl.data.task import load_task
 from audiocl.embed import mfcc_baseline, random_encoder
 from audiocl.eval.compare import compare
+from audiocl.report import comparison_markdown, write_comparison
 
 out = os.environ["OUT"]
 embedders = {}

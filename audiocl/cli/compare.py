@@ -82,10 +82,9 @@ def parse_checkpoints(specs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audiocl.compare_report import comparison_markdown, output_paths, write_comparison
     from audiocl.data.task import load_task
     from audiocl.eval.compare import compare
-    from audiocl.report import check_outputs
+    from audiocl.report import check_outputs, comparison_markdown, output_paths, write_comparison
 
     if not args.checkpoint and not args.baseline:
         print("audiocl compare: give --checkpoint CKPT and/or --baseline random|mfcc", file=sys.stderr)

@@ -7,7 +7,7 @@ on the same test items (:func:`audiocl.probe.paired`): the interval says whether
 test set's sampling noise.
 
 The headline metric of a task is accuracy (single-label) or macro ROC-AUC (multi-label); a cell keeps every
-metric the probe reports (PR-AUC too), and the CSV writes them all (:mod:`audiocl.compare_report`).
+metric the probe reports (PR-AUC too), and the CSV writes them all (:func:`audiocl.report.comparison_csv`).
 
 >>> table = compare({"esc50": esc50}, {"clmr": enc, "mfcc": mfcc_baseline()}, reference="mfcc")  # doctest: +SKIP
 >>> table.cell("clmr", "esc50").difference                                                         # doctest: +SKIP

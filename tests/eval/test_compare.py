@@ -1,4 +1,4 @@
-"""audiocl.eval.compare, audiocl.compare_report and `audiocl compare`: one table of embedders x tasks."""
+"""audiocl.eval.compare, its writers in audiocl.report and `audiocl compare`: one table of embedders x tasks."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ import io
 
 import pytest
 
-from audiocl.compare_report import comparison_csv, comparison_markdown, comparison_png, write_comparison
 from audiocl.data.task import load_task
 from audiocl.embed import mfcc_baseline
 from audiocl.eval.compare import compare, tabulate
 from audiocl.eval.probes.options import KnnOptions
 from audiocl.probe import ProbeOptions, paired, run_probe
-from audiocl.report import OutputError, format_difference, format_metric
+from audiocl.report import (
+    OutputError,
+    comparison_csv,
+    comparison_markdown,
+    comparison_png,
+    format_difference,
+    format_metric,
+    write_comparison,
+)
 from audiocl.synth import make_corpus
 
 SR = 8000
