@@ -23,7 +23,7 @@ The protocol (what :func:`run_probe` does for a :class:`audiocl.data.task.Task`)
 6. **Track-level aggregation.** Predictions are made per chunk and the class probabilities are averaged
    over each item's chunks; the item-level averages are scored, never the chunks. The item is, per task
    (:data:`ITEM_UNITS`): the 29-s clip for MagnaTagATune (the "track" of CLMR's track-level scores), the
-   30-s track for GTZAN, the 5-s clip for ESC-50, the 1-s utterance (or 1-s background-noise segment) for
+   30-s track for GTZAN, the clip for ESC-50, the 1-s utterance (or 1-s background-noise segment) for
    Speech Commands, the 4-s note for NSynth, the file for folder and CSV tasks.
 7. **Metrics.** Accuracy for single-label tasks; macro ROC-AUC and macro PR-AUC (average precision,
    scikit-learn) over the classes with both positives and negatives in the test set for multi-label ones.
@@ -89,7 +89,7 @@ __all__ = [
 ITEM_UNITS = {
     "magnatagatune": "29-s clip (a track excerpt)",
     "gtzan": "30-s track",
-    "esc": "5-s clip",
+    "esc": "clip",  # 5 s as released; a generated ESC-50 layout may hold shorter ones
     "speech_commands": "1-s utterance or background-noise segment",
     "nsynth": "4-s note",
 }
@@ -478,6 +478,17 @@ def _aggregation(protocol: str, aggregation: str, task, embeddings: TaskEmbeddin
     )
 
 
+def _split_words(task) -> str:
+    """How a split task's items came to be in train/valid/test: drawn by audiocl, given with the data, or the
+    data set's official split."""
+    drawn = getattr(task, "drawn_split", None)
+    if drawn:
+        return f"train/valid/test split drawn by audiocl ({drawn}; the data has none)"
+    if task.name in ("folder", "csv"):
+        return "the train/valid/test split given with the data"
+    return f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'})"
+
+
 def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds, head: str = "linear") -> str:
     """One sentence: the split, what the head trains on, its loss, optimiser and stopping rule."""
     loss = "sigmoid + BCE" if task.multilabel else "softmax + cross-entropy"
@@ -491,7 +502,7 @@ def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds, head:
             else f"k-fold ({folds}): the next fold validates, the others train; "
         )
     else:
-        split = f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'}); "
+        split = _split_words(task) + "; "
     if head == "knn":
         k = opts.knn
         return split + (

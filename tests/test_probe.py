@@ -18,6 +18,7 @@ from audiocl.probe import (
     ProbeOptions,
     TaskEmbeddings,
     _carve_valid,
+    _protocol_details,
     embed_task,
     fit_probe,
     paired,
@@ -197,6 +198,24 @@ def test_probe_result_to_dict_is_the_json_as_it_was_written(tmp_path):
     tags.paired = paired(tags, tags, n_boot=50)  # as probe_and_report(..., against=...) sets it
     assert list(tags.to_dict())[-2:] == ["per_class_roc_auc", "paired"]
     json.dumps(tags.to_dict())
+
+
+def test_protocol_details_say_who_made_the_split():
+    emb = cluster_embeddings("folder", drawn_split="stratified 80/10/10, seed 0")  # as load_folder draws one
+    details = run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST, n_boot=0).protocol_details
+    assert details.startswith("train/valid/test split drawn by audiocl (stratified 80/10/10, seed 0; the data has")
+    assert "official" not in details
+    given = cluster_embeddings("csv").task  # a split column
+    assert _protocol_details("audiocl", given, FAST, None).startswith("the train/valid/test split given with the data")
+    pons = cluster_embeddings("magnatagatune", multilabel=True, options={"split": "pons"}).task
+    assert _protocol_details("audiocl", pons, FAST, None).startswith("official train/valid/test split (pons)")
+
+
+def test_an_esc50_item_is_a_clip_of_no_assumed_length():
+    emb = cluster_embeddings("esc50", folds=True)  # the clips are whatever the layout holds, not always 5 s
+    res = run_probe(emb.task, embeddings=emb, seeds=(0,), options=FAST, n_boot=0)
+    assert "averaged over each item, a clip (2.0 chunks of 1.00 s per item on average)" in res.aggregation
+    assert "5-s" not in res.aggregation
 
 
 # -- tasks with audio ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from audiocl.data.task import Item, LayoutError, Task, require_audio, stratified_splits
+from audiocl.data.task import Item, LayoutError, Task, drawn_split_words, require_audio, stratified_splits
 
 # A file listing inputs one per line is recognised by its suffix; anything else is treated as audio.
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -198,6 +198,7 @@ def load_folder(
             for f in list_audio(c, extensions)
         ]
         notes = f"folder-per-class tree with given splits ({', '.join(sorted(split_dirs))})"
+        drawn = None
     else:
         classes = sorted(n for n in subdirs)
         if not classes:
@@ -206,7 +207,8 @@ def load_folder(
         splits = stratified_splits([t for _, t in pairs], fractions, seed)
         items = [Item(path=f, target=t, split=s) for (f, t), s in zip(pairs, splits, strict=True)]
         notes = f"folder-per-class tree, stratified split {fractions} (train, valid, test), seed {seed}"
-    return Task("folder", items, classes, multilabel=False, notes=notes)
+        drawn = drawn_split_words("stratified", fractions, seed)
+    return Task("folder", items, classes, multilabel=False, notes=notes, drawn_split=drawn)
 
 
 def load_csv(
@@ -259,10 +261,12 @@ def load_csv(
     if "split" in cols:
         splits = [normalize_split(row[cols["split"]], f"{path}, line {n}") for n, row in enumerate(rows, start=2)]
         notes = "CSV list with given splits"
+        drawn = None
     else:
         splits = stratified_splits([0] * len(rows) if multilabel else targets, fractions, seed)
         kind = "random" if multilabel else "stratified"
         notes = f"CSV list, {kind} split {fractions} (train, valid, test), seed {seed}"
+        drawn = drawn_split_words(kind, fractions, seed)
     group_col = cols.get("group")
     items = [
         Item(
@@ -274,4 +278,4 @@ def load_csv(
         for row, t, s in zip(rows, targets, splits, strict=True)
     ]
     require_audio(items, path)
-    return Task("csv", items, classes, multilabel=multilabel, notes=notes)
+    return Task("csv", items, classes, multilabel=multilabel, notes=notes, drawn_split=drawn)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiocl.data.task import Item, LayoutError, Task, require_audio, stratified_splits
+from audiocl.data.task import Item, LayoutError, Task, drawn_split_words, require_audio, stratified_splits
 
 __all__ = ["load_gtzan", "GENRES", "SPLIT_FILES"]
 
@@ -94,6 +94,7 @@ def load_gtzan(
                 items.append(Item(path, GENRES.index(genre), split=split))
         require_audio(items, found / "*_filtered.txt")
         notes = f"fault-filtered split (Kereliuk et al. 2015) from {found}"
+        drawn = None
     else:
         files = [
             f for g in GENRES for f in sorted((genres_dir / g).glob("*.wav")) + sorted((genres_dir / g).glob("*.au"))
@@ -105,4 +106,5 @@ def load_gtzan(
             f"no fault-filtered split files found: stratified split {fractions} per genre, seed {seed} "
             "(artists may span splits)"
         )
-    return Task("gtzan", items, list(GENRES), multilabel=False, notes=notes)
+        drawn = drawn_split_words("stratified", fractions, seed)
+    return Task("gtzan", items, list(GENRES), multilabel=False, notes=notes, drawn_split=drawn)

@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = [
     "Item", "Task", "TASKS", "load_task", "require_file", "require_audio", "LayoutError", "stratified_parts",
-    "stratified_splits",
+    "stratified_splits", "drawn_split_words",
 ]  # fmt: skip
 
 SPLITS = ("train", "valid", "test")
@@ -88,6 +88,8 @@ class Task:
         folds: the fold numbers of a k-fold task (ESC-50: [1, 2, 3, 4, 5]); None for split tasks.
         notes: how the labels and splits were built (written into reports).
         options: the loader options that made this task (e.g. ``{"split": "won"}``).
+        drawn_split: how audiocl drew the train/valid/test split when the data gives none (e.g. "stratified
+            80/10/10, seed 0"); None when the split comes with the data.
     """
 
     name: str
@@ -97,6 +99,7 @@ class Task:
     folds: list[int] | None = None
     notes: str = ""
     options: dict = field(default_factory=dict)
+    drawn_split: str | None = None
 
     def __post_init__(self):
         if not self.items:
@@ -188,6 +191,11 @@ def stratified_splits(
     if len(fractions) != 3:
         raise ValueError(f"fractions must be three numbers >= 0 that sum to 1, got {fractions}")
     return [("train", "valid", "test")[p] for p in stratified_parts(labels, fractions, seed)]
+
+
+def drawn_split_words(kind: str, fractions: Sequence[float], seed: int) -> str:
+    """``"stratified 80/10/10, seed 0"``: a split that a loader drew, for :attr:`Task.drawn_split`."""
+    return f"{kind} {'/'.join(f'{100 * f:g}' for f in fractions)}, seed {seed}"
 
 
 # name -> "module:function"; each function takes (root, **options) and returns a Task.

@@ -28,6 +28,7 @@ def test_folder_per_class(folder_root):
         splits = [it.split for it in task.items if it.target == c]
         assert (splits.count("train"), splits.count("valid"), splits.count("test")) == (8, 1, 1)
     assert all(task.classes[it.target] in it.path.parts for it in task.items)
+    assert task.drawn_split == "stratified 80/10/10, seed 0"  # the folder has no split: audiocl drew one
 
 
 def test_folder_with_given_splits(tmp_path):
@@ -39,6 +40,7 @@ def test_folder_with_given_splits(tmp_path):
     assert task.classes == ["a", "b"]
     assert {s: len(task.select(split=s)) for s in ("train", "valid", "test")} == {"train": 6, "valid": 2, "test": 4}
     assert all(it.path.parts[-3] == it.split for it in task.items)
+    assert task.drawn_split is None
 
 
 def test_csv_multilabel(csv_file):
@@ -48,6 +50,7 @@ def test_csv_multilabel(csv_file):
     assert [it.target for it in first] == [[3], [1], [0, 3], [1, 2], [0], [0, 1, 2]]
     assert all(it.path.is_file() for it in task.items)
     assert {s: len(task.select(split=s)) for s in ("train", "valid", "test")} == {"train": 12, "valid": 3, "test": 3}
+    assert task.drawn_split is None  # the split column's
     assert task.targets().shape == (18, 4) and task.targets()[5].tolist() == [1, 1, 1, 0]
     # the folder holding a single CSV works too
     assert len(load_task("csv", csv_file.parent).items) == 18
@@ -55,8 +58,9 @@ def test_csv_multilabel(csv_file):
 
 def test_tsv_single_label_without_splits(tmp_path):
     path = make_csv(tmp_path, multilabel=False, splits=False, tsv=True)
-    task = load_task("csv", path, seed=0)
+    task = load_task("csv", path, seed=3)
     assert not task.multilabel and task.classes == ["guitar", "jazz", "piano", "rock"]
+    assert task.drawn_split == "stratified 80/10/10, seed 3"
     assert "stratified" in task.notes and {it.split for it in task.items} <= {"train", "valid", "test"}
 
 

@@ -10,7 +10,7 @@ from audiocl.data import LayoutError, load_task
 
 def test_filtered_split(gtzan_root):
     task = load_task("gtzan", gtzan_root)
-    assert task.classes == GTZAN_GENRES and "fault-filtered" in task.notes
+    assert task.classes == GTZAN_GENRES and "fault-filtered" in task.notes and task.drawn_split is None
     counts = {s: len(task.select(split=s)) for s in ("train", "valid", "test")}
     assert counts == {"train": 20, "valid": 10, "test": 10}  # clip 4 of each genre is filtered out
     for it in task.items:
@@ -22,7 +22,7 @@ def test_filtered_split(gtzan_root):
 def test_default_stratified_split_and_genres_original(tmp_path):
     root = make_gtzan(tmp_path, per_genre=10, folder="genres_original", filtered=False)
     task = load_task("gtzan", root, seed=1)
-    assert "stratified" in task.notes
+    assert "stratified" in task.notes and task.drawn_split == "stratified 80/10/10, seed 1"
     for g in range(10):
         splits = [it.split for it in task.items if it.target == g]
         assert (splits.count("train"), splits.count("valid"), splits.count("test")) == (8, 1, 1)
