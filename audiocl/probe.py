@@ -480,13 +480,17 @@ def _aggregation(protocol: str, aggregation: str, task, embeddings: TaskEmbeddin
 
 def _split_words(task) -> str:
     """How a split task's items came to be in train/valid/test: drawn by audiocl, given with the data, or the
-    data set's official split."""
+    data set's official split; and whether audiocl carved the validation set out of train (:func:`_splits`)."""
     drawn = getattr(task, "drawn_split", None)
     if drawn:
         return f"train/valid/test split drawn by audiocl ({drawn}; the data has none)"
+    carved = not any(it.split == "valid" for it in task.items)
+    parts = "train/test" if carved else "train/valid/test"
     if task.name in ("folder", "csv"):
-        return "the train/valid/test split given with the data"
-    return f"official train/valid/test split ({getattr(task, 'options', {}).get('split') or 'as released'})"
+        words = f"the {parts} split given with the data"
+    else:
+        words = f"official {parts} split ({getattr(task, 'options', {}).get('split') or 'as released'})"
+    return words + (", validation: a tenth of the training items, carved by audiocl" if carved else "")
 
 
 def _protocol_details(protocol: str, task, opts: ProbeOptions, test_folds, head: str = "linear") -> str:

@@ -208,7 +208,12 @@ def test_protocol_details_say_who_made_the_split():
     given = cluster_embeddings("csv").task  # a split column
     assert _protocol_details("audiocl", given, FAST, None).startswith("the train/valid/test split given with the data")
     pons = cluster_embeddings("magnatagatune", multilabel=True, options={"split": "pons"}).task
-    assert _protocol_details("audiocl", pons, FAST, None).startswith("official train/valid/test split (pons)")
+    assert _protocol_details("audiocl", pons, FAST, None).startswith("official train/valid/test split (pons); ")
+    for item in given.items:  # train and test only: the probe carves its validation set
+        item.split = "train" if item.split == "valid" else item.split
+    assert _protocol_details("audiocl", given, FAST, None).startswith(
+        "the train/test split given with the data, validation: a tenth of the training items, carved by audiocl; "
+    )
 
 
 def test_an_esc50_item_is_a_clip_of_no_assumed_length():

@@ -108,8 +108,8 @@ def test_markdown_states_the_protocol_once_and_one_row_per_embedder(table):
     assert rows[1].count("| reference |") == 2
     assert md.count("Protocol `audiocl`, head `knn`, aggregation `embedding`; label fraction 100%; seeds 0, 1") == 1
     assert "(200 resamples)" in md and "against `mfcc8`" in md
-    # Each task's split, in words: the CSV's own, and the one audiocl drew for the folder (it has none).
-    assert "train/valid/test split given with the data" in md
+    # Each task's split, in words: the CSV's own (train and test), and the one audiocl drew for the folder.
+    assert "the train/test split given with the data, validation: a tenth of the training items, carved by" in md
     assert "split drawn by audiocl (stratified 80/10/10, seed 0; the data has none)" in md
 
 
