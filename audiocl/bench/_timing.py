@@ -20,11 +20,13 @@ def best_times(
     sync: Callable[[], None],
     min_seconds: float = 0.0,
     max_seconds: float | None = None,
+    warm_up: bool = True,
 ) -> dict[str, float]:
     """Best wall time of each ``fn()`` over consecutive runs, after one warm-up run: at least ``repeats``
     runs and, when ``min_seconds`` is set, as many more as fit in that much time. When ``max_seconds`` is
     set, an implementation stops once its timed runs have taken that long (after one run at least), so
-    that a slow peer does not hold the benchmark for ``repeats`` long runs.
+    that a slow peer does not hold the benchmark for ``repeats`` long runs. ``warm_up=False``: no warm-up run,
+    for calls that take seconds and were warmed up on a smaller input (it would double the benchmark).
 
     The best run is the least disturbed by other processes (as ``timeit`` recommends); a time budget gives a
     fast implementation the same window to find an undisturbed run in as a slow one. Each implementation
@@ -33,8 +35,9 @@ def best_times(
     """
     best = {}
     for name, fn in impls.items():
-        fn()  # warm-up: FFT plans, library caches, CUDA kernels
-        sync()
+        if warm_up:
+            fn()  # warm-up: FFT plans, library caches, CUDA kernels
+            sync()
         runs, began = 0, time.perf_counter()
         while runs < repeats or time.perf_counter() - began < min_seconds:
             if runs and max_seconds is not None and time.perf_counter() - began >= max_seconds:
