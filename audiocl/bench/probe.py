@@ -40,8 +40,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from audiocl.bench._peers import missing_line
 from audiocl.bench._timing import best_times, device_sync
 
@@ -88,6 +86,8 @@ def synthetic_embeddings(clips: int, dim: int, chunks: int, classes: int, seed: 
         a :class:`audiocl.probe.TaskEmbeddings`, its ``task`` a :class:`audiocl.data.task.Task` with a
         stratified 80/10/10 train/valid/test split; ``chunks[i]`` is ``(chunks, dim)`` float32.
     """
+    import numpy as np
+
     from audiocl.data.task import Item, Task, drawn_split_words, stratified_splits
     from audiocl.probe import TaskEmbeddings
 
@@ -134,6 +134,8 @@ def _sklearn() -> list | None:
 def _impls(emb, heads, seeds, opts, n_boot, sklearn, results) -> dict:
     """``(head, "ours" | "peer") -> fn``: each fn fits and predicts once on ``emb``, its result in ``results``;
     no peer when ``sklearn`` is None."""
+    import numpy as np
+
     from audiocl.probe import run_probe
 
     task, y = emb.task, emb.task.targets()
