@@ -66,6 +66,22 @@ def test_mlp_probe_learns_what_a_linear_probe_cannot():
     np.testing.assert_array_equal(again["test_probabilities"], mlp["test_probabilities"])
 
 
+def test_mlp_probe_stops_on_the_valid_score_for_tags_and_falls_back_to_the_loss():
+    rng = np.random.default_rng(3)
+    tags = (rng.random((400, 3)) < 0.5).astype(np.float32)
+    x = rng.standard_normal((400, 8)) + np.pad(4 * tags - 2, ((0, 0), (0, 5)))
+    opts = ProbeOptions(mlp=MlpOptions(hidden=32, lrs=(1e-2, 1e-3), max_epochs=300, patience=3, batch_size=100))
+    splits = x[:200], tags[:200], x[200:300], tags[200:300], x[300:], tags[300:]
+    out = mlp_probe_embeddings(*splits, multilabel=True, options=opts)
+    assert out["roc_auc"] > 0.9 and 0.9 < out["valid_score"] <= 1
+    # the best check's epoch (a multiple of check_every), well before max_epochs: 3 checks without a better score
+    assert out["epochs"] % 3 == 0 and out["epochs"] < 100 and f"{out['epochs']} epochs" in out["settings"]
+    blank = list(splits)
+    blank[3] = np.zeros_like(tags[200:300])  # no class has positives in valid: ROC-AUC undefined, minus the loss
+    out = mlp_probe_embeddings(*blank, multilabel=True, options=opts)
+    assert out["valid_score"] < 0 and out["roc_auc"] > 0.5
+
+
 @pytest.fixture
 def tone_task(tmp_path):
     split_of = lambda i: "train" if i < 8 else "valid" if i < 10 else "test"  # noqa: E731

@@ -1,10 +1,19 @@
-"""HEAR-style MLP probe: standardise, one hidden layer with dropout, Adam, early stopping on validation.
+"""HEAR-style MLP probe: standardise, one hidden layer with dropout, Adam, early stopping on the validation score.
 
-As hear-eval-kit's ``FullyConnectedPrediction`` with one hidden layer (``hidden_dim`` 1024, dropout 0.1):
-``Linear -> ReLU -> Dropout -> Linear``, softmax cross-entropy or sigmoid + BCE, mini-batches, the epoch with
-the best validation loss kept. The learning rate is chosen from a small grid on the validation *score*
-(:class:`audiocl.eval.probes.options.MlpOptions`). Every random draw (initialisation, order, dropout) comes
-from one generator seeded with ``seed``.
+As hear-eval-kit's ``FullyConnectedPrediction`` (``heareval/predictions/task_predictions.py``) with one hidden
+layer of 1024 and dropout 0.1: softmax cross-entropy or sigmoid + BCE, Adam, mini-batches of 1024, and, as its
+``EarlyStopping`` and ``ModelCheckpoint`` (monitor the task's score, mode max, ``min_delta`` 0), the validation
+score checked every 3 epochs, training stopped after 20 checks without a strictly better one (at most 500
+epochs) and the weights of the best check kept. The score is the probe's primary metric on the valid items:
+accuracy, or macro ROC-AUC for multi-label (HEAR monitors each task's own first metric, e.g. mAP); where no
+class has both positives and negatives in valid, minus the validation loss. The learning rate is chosen on the
+best validation score from :class:`audiocl.eval.probes.options.MlpOptions`.
+
+Unlike HEAR: inputs are standardised on the training rows (HEAR feeds embeddings as they are), the hidden layer
+is ``Linear -> ReLU -> Dropout`` without HEAR's ``BatchNorm1d``, the initialisation is ``nn.Linear``'s default
+(HEAR: Xavier), the grid is the learning rates only (HEAR samples points of 1-2 hidden layers x 4 learning
+rates x 2 initialisations), and the last epoch is also checked when ``max_epochs`` is not a multiple of
+``check_every``. Every random draw (initialisation, order, dropout) comes from one generator seeded with ``seed``.
 """
 
 from __future__ import annotations
@@ -35,7 +44,11 @@ def _forward(params, x, dropout: float, g=None):
     return h @ W2.T + b2
 
 
-def _train(x_tr, y_tr, x_va, y_va, multilabel, num_classes, lr, seed, opts):
+def _train(x_tr, y_tr, x_va, valid_score, multilabel, num_classes, lr, seed, opts):
+    """Train at one learning rate; -> (best validation score, its weights, its epoch). As HEAR (Lightning's
+    ``EarlyStopping`` and ``ModelCheckpoint`` on the score, mode max, ``min_delta`` 0): validate every
+    ``check_every`` epochs (and after the last), keep the first check with the best score, and stop after
+    ``patience`` checks without a strictly better one."""
     m, device = opts.mlp, x_tr.device
     g = torch.Generator(device=device).manual_seed(seed)
     dim = x_tr.shape[1]
@@ -46,18 +59,20 @@ def _train(x_tr, y_tr, x_va, y_va, multilabel, num_classes, lr, seed, opts):
         _uniform((num_classes,), 1 / math.sqrt(m.hidden), g, device),
     ]
     opt = torch.optim.Adam(params, lr=lr)
-    best, waited, n = (math.inf, [p.detach().clone() for p in params], 0), 0, len(x_tr)
-    for epoch in range(m.max_epochs):
+    best, waited, n = (-math.inf, [p.detach().clone() for p in params], 0), 0, len(x_tr)
+    for epoch in range(1, m.max_epochs + 1):
         order = torch.randperm(n, generator=g, device=device)
         for lo in range(0, n, m.batch_size):
             idx = order[lo : lo + m.batch_size]
             opt.zero_grad(set_to_none=True)
             head_loss(_forward(params, x_tr[idx], m.dropout, g), y_tr[idx], multilabel).backward()
             opt.step()
+        if epoch % m.check_every and epoch < m.max_epochs:
+            continue
         with torch.no_grad():
-            loss = float(head_loss(_forward(params, x_va, m.dropout), y_va, multilabel))
-        if loss < best[0] - 1e-7:
-            best, waited = (loss, [p.detach().clone() for p in params], epoch + 1), 0
+            current = valid_score(_forward(params, x_va, m.dropout))
+        if current > best[0]:
+            best, waited = (current, [p.detach().clone() for p in params], epoch), 0
         else:
             waited += 1
             if waited >= m.patience:
@@ -101,19 +116,24 @@ def mlp_probe_embeddings(
     y_tr = torch.as_tensor(y_train[own_tr], dtype=ydt, device=device)
     y_va = torch.as_tensor(y_valid[own_va], dtype=ydt, device=device)
 
+    def probabilities(logits):
+        return torch.sigmoid(logits) if multilabel else torch.softmax(logits, -1)
+
     def predict(params, x, own, n):
         with torch.no_grad():
             logits = _forward(params, rows(x), opts.mlp.dropout)
-        p = torch.sigmoid(logits) if multilabel else torch.softmax(logits, -1)
-        return item_mean(p.double().cpu().numpy(), own, n)
+        return item_mean(probabilities(logits).double().cpu().numpy(), own, n)
+
+    def valid_score(logits):  # the probe's primary metric on the valid items; minus the loss where undefined
+        try:
+            probs = item_mean(probabilities(logits).double().cpu().numpy(), own_va, len(y_valid))
+            return primary(score(probs, y_valid, multilabel), multilabel)
+        except ValueError:  # multi-label, and no class has both positives and negatives in valid
+            return -float(head_loss(logits, y_va, multilabel))
 
     chosen = None
     for lr in opts.mlp.lrs:
-        loss, params, epochs = _train(x_tr, y_tr, x_va, y_va, multilabel, num_classes, lr, seed, opts)
-        try:
-            valid = primary(score(predict(params, xva, own_va, len(y_valid)), y_valid, multilabel), multilabel)
-        except ValueError:
-            valid = -loss
+        valid, params, epochs = _train(x_tr, y_tr, x_va, valid_score, multilabel, num_classes, lr, seed, opts)
         if chosen is None or valid > chosen[0]:
             chosen = (valid, lr, params, epochs)
     valid, lr, params, epochs = chosen
