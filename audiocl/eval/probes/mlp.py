@@ -116,17 +116,17 @@ def mlp_probe_embeddings(
     y_tr = torch.as_tensor(y_train[own_tr], dtype=ydt, device=device)
     y_va = torch.as_tensor(y_valid[own_va], dtype=ydt, device=device)
 
-    def probabilities(logits):
-        return torch.sigmoid(logits) if multilabel else torch.softmax(logits, -1)
+    def item_probabilities(logits, own, n):
+        p = torch.sigmoid(logits) if multilabel else torch.softmax(logits, -1)
+        return item_mean(p.double().cpu().numpy(), own, n)
 
     def predict(params, x, own, n):
         with torch.no_grad():
-            logits = _forward(params, rows(x), opts.mlp.dropout)
-        return item_mean(probabilities(logits).double().cpu().numpy(), own, n)
+            return item_probabilities(_forward(params, rows(x), opts.mlp.dropout), own, n)
 
     def valid_score(logits):  # the probe's primary metric on the valid items; minus the loss where undefined
         try:
-            probs = item_mean(probabilities(logits).double().cpu().numpy(), own_va, len(y_valid))
+            probs = item_probabilities(logits, own_va, len(y_valid))
             return primary(score(probs, y_valid, multilabel), multilabel)
         except ValueError:  # multi-label, and no class has both positives and negatives in valid
             return -float(head_loss(logits, y_va, multilabel))
