@@ -26,7 +26,8 @@ and the ``fits`` column counts the models each row trains. The peers:
 - MLP: ``StandardScaler`` + ``MLPClassifier(hidden_layer_sizes=(1024,), early_stopping=True)``. It trains
   with Adam at lr 1e-3, batches of 200 and early stopping on a tenth of the training rows that it carves
   itself. audiocl has the same hidden layer and dropout 0.1, takes batches of 1024, picks its learning
-  rate on valid, and stops early on the valid loss.
+  rate on valid, and stops early on the valid score as hear-eval-kit does
+  (:mod:`audiocl.eval.probes.mlp`).
 
 The timing is :func:`audiocl.bench._timing.best_times`, the best of ``--repeats`` calls, after one warm-up
 call of every implementation on a task of 10 clips per class (a warm-up at full size would double the run).
