@@ -22,9 +22,9 @@ The protocol (what :func:`run_probe` does for a :class:`audiocl.data.task.Task`)
    *score* (ties: the larger weight decay) is used once on the test set.
 6. **Track-level aggregation.** Predictions are made per chunk and the class probabilities are averaged
    over each item's chunks; the item-level averages are scored, never the chunks. The item is, per task
-   (:data:`ITEM_UNITS`): the 29-s clip for MagnaTagATune (the "track" of CLMR's track-level scores), the
-   30-s track for GTZAN, the clip for ESC-50, the 1-s utterance (or 1-s background-noise segment) for
-   Speech Commands, the 4-s note for NSynth, the file for folder and CSV tasks.
+   (:data:`ITEM_UNITS`): the clip for MagnaTagATune (about 29 s as released: the "track" of CLMR's
+   track-level scores), the track for GTZAN, the clip for ESC-50, the utterance (or background-noise
+   segment) for Speech Commands, the note for NSynth, the file for folder and CSV tasks.
 7. **Metrics.** Accuracy for single-label tasks; macro ROC-AUC and macro PR-AUC (average precision,
    scikit-learn) over the classes with both positives and negatives in the test set for multi-label ones.
    Mean and sample standard deviation over seeds (default 0, 1, 2).
@@ -86,12 +86,14 @@ __all__ = [
 
 
 #: What one item is, per task name prefix: the unit that chunk predictions are averaged over.
+#: No lengths: the protocol line states the measured chunks per item, and a generated layout may hold clips of
+#: other lengths than the release (MagnaTagATune ~29 s, GTZAN 30 s, ESC-50 5 s, Speech Commands 1 s, NSynth 4 s).
 ITEM_UNITS = {
-    "magnatagatune": "29-s clip (a track excerpt)",
-    "gtzan": "30-s track",
-    "esc": "clip",  # 5 s as released; a generated ESC-50 layout may hold shorter ones
-    "speech_commands": "1-s utterance or background-noise segment",
-    "nsynth": "4-s note",
+    "magnatagatune": "clip (a track excerpt)",
+    "gtzan": "track",
+    "esc": "clip",
+    "speech_commands": "utterance or background-noise segment",
+    "nsynth": "note",
 }
 
 
