@@ -14,7 +14,7 @@ and music, and on speech (10 words) for sounds.
 
 Every cell is a linear probe over 3 seeds with a 95% bootstrap interval over test items, next to the same
 recipe at random init (the paired difference, its interval and p-value) and MFCC statistics. The tables go to
-``OUT/report.md``; the runs and the embedding cache stay under ``OUT``. About 90 minutes on 2 cores.
+``OUT/report.md``; the runs and the embedding cache stay under ``OUT``. 90 to 120 minutes on 2 cores.
 
     python scripts/experiment_small.py --out /tmp/audiocl-small [--recipes clmr_small cola_small]
 """
