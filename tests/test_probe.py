@@ -46,6 +46,25 @@ def clusters(n: int, rng, classes: int = 4, dim: int = 16, spread: float = 1.0):
     return 3.0 * np.eye(classes, dim)[y] + spread * rng.standard_normal((n, dim)), y
 
 
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_weight_decays_trained_side_by_side_equal_each_trained_alone(multilabel):
+    from audiocl.eval.probes.linear import _train_linear
+
+    rng = np.random.default_rng(5)
+    x = torch.tensor(rng.standard_normal((300, 6)), dtype=torch.float32)
+    y = torch.tensor((x[:, :3] > 0).float().numpy() if multilabel else (x[:, 0] > 0).long().numpy())
+    opts = ProbeOptions(max_epochs=200, patience=5, batch_size=64)  # mini-batches: the shuffled order is shared
+    decays = [0.3, 1e-2, 0.0]  # stop at different epochs: the first soonest
+    together = _train_linear(x[:200], y[:200], x[200:], y[200:], multilabel, 3 if multilabel else 2, decays, 0, opts)
+    for wd, (W, b, epochs, loss) in zip(decays, together, strict=True):
+        [(W1, b1, epochs1, loss1)] = _train_linear(
+            x[:200], y[:200], x[200:], y[200:], multilabel, 3 if multilabel else 2, [wd], 0, opts
+        )
+        assert (epochs, loss) == (epochs1, loss1)
+        assert torch.equal(W, W1) and torch.equal(b, b1)
+    assert len({epochs for _, _, epochs, _ in together}) > 1  # they did stop apart
+
+
 def test_separable_embeddings_give_high_accuracy():
     rng = np.random.default_rng(0)
     (xtr, ytr), (xva, yva), (xte, yte) = clusters(200, rng), clusters(60, rng), clusters(300, rng)
