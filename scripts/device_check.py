@@ -15,7 +15,8 @@ rewritten after each stage to ``OUT/device_check.json`` and ``OUT/device_check.m
 4. training: the CLMR (SampleCNN) and COLA (EfficientNet-B0) recipes on the synthetic corpus in bf16, eager
    and with ``trainer.compile`` (and ``trainer.channels_last`` for the 2-D encoder), with clips/s, peak GPU
    memory, GPU utilisation (nvidia-smi sampled alongside) and the data-wait fraction;
-5. embedding: ``audiocl bench embed``.
+5. embedding: ``audiocl bench embed``, and ``audiocl bench probe`` (the linear, kNN and MLP heads on cached
+   embeddings, on the device).
 
 They run in that order, except that training runs last: it takes longest, and what runs out of the overall
 budget (``--budget-s``) is then its compiled runs.
@@ -50,8 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("environment", "correctness", "speed", "embedding", "training")
 # Seconds per stage; together within the overall budget (--budget-s), which each stage's timeout also respects.
 TIMEOUTS = {
-    "full": {"environment": 30, "correctness": 110, "speed": 140, "embedding": 40, "training": 300},
-    "quick": {"environment": 20, "correctness": 40, "speed": 60, "embedding": 20, "training": 60},
+    "full": {"environment": 30, "correctness": 110, "speed": 140, "embedding": 80, "training": 300},
+    "quick": {"environment": 20, "correctness": 40, "speed": 60, "embedding": 30, "training": 60},
 }
 BUDGET_S = {"full": 465, "quick": 110}  # the whole run of the Python part: 8 minutes less the wheel install
 TAIL = 4000  # characters of a command's output kept in the JSON
@@ -743,6 +744,14 @@ def stage_embedding(rec: Recorder, args) -> None:
         audiocl_cmd("bench", "embed", "--device", args.device, *extra),
         timeout=args.t(30),
         parse=_lines(r"ratio against the strongest peer"),
+    )
+    # the probe heads on cached embeddings (5,000 clips; the short mode: 300 clips of 16 values)
+    extra = ["--clips", "300", "--dim", "16", "--classes", "5", "--n-boot", "100"] if args.quick else []
+    rec.command(
+        "bench probe",
+        audiocl_cmd("bench", "probe", "--device", args.device, *extra),
+        timeout=args.t(40),
+        parse=_lines(r"^linear\s+audiocl", r"^knn\s+audiocl", r"^mlp\s+audiocl"),
     )
 
 

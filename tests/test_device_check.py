@@ -114,5 +114,6 @@ def test_short_cpu_mode_runs_every_stage(tmp_path):
     assert checks["pytest -k cuda"]["status"] == "skipped" and "needs CUDA" in checks["pytest -k cuda"]["reason"]
     assert checks["losses fp32/bf16/fp16 vs fp64"]["status"] == "ok"  # runs for real on the CPU
     assert checks["clmr_tiny bf16"]["status"] == "ok" and checks["clmr_tiny bf16"]["clips_per_s_median"] > 0
+    assert checks["bench probe"]["status"] == "ok" and len(checks["bench probe"]["summary"]) == 3  # one line a head
     assert report["seconds"] < 120
     assert (tmp_path / "out" / "device_check.md").read_text().startswith("# audiocl device check (quick")

@@ -82,6 +82,36 @@ def test_mlp_probe_stops_on_the_valid_score_for_tags_and_falls_back_to_the_loss(
     assert out["valid_score"] < 0 and out["roc_auc"] > 0.5
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_every_head_on_cuda_agrees_with_the_cpu(multilabel):
+    """The heads on per-item chunks, on CUDA and on the CPU with the same seed. The linear head draws its
+    initialisation and order from a CPU generator and kNN draws nothing: their probabilities agree. The MLP's
+    draws come from a generator on its device, so only its score is compared."""
+    rng = np.random.default_rng(4)
+
+    def split(n):
+        if multilabel:
+            y = (rng.random((n, 3)) < 0.5).astype(np.float32)
+            x = rng.standard_normal((n, 8)) + np.pad(3 * y - 1.5, ((0, 0), (0, 5)))
+        else:
+            x, y = clusters(n, rng, dim=8)
+        return [row + rng.standard_normal((3, 8)) for row in x], y  # 3 chunks an item, (3, dim) each
+
+    (xtr, ytr), (xva, yva), (xte, yte) = split(300), split(80), split(120)
+    metric = "roc_auc" if multilabel else "accuracy"
+    mlp = MlpOptions(hidden=64, lrs=(1e-2,), max_epochs=60, batch_size=128)
+    heads = {"linear": probe_embeddings, "knn": knn_probe_embeddings, "mlp": mlp_probe_embeddings}
+    for name, head in heads.items():
+        options = {d: ProbeOptions(max_epochs=150, patience=10, mlp=mlp, device=d) for d in ("cpu", "cuda")}
+        out = {d: head(xtr, ytr, xva, yva, xte, yte, multilabel=multilabel, options=o) for d, o in options.items()}
+        assert out["cuda"][metric] > 0.85, name
+        if name == "mlp":
+            assert abs(out["cuda"][metric] - out["cpu"][metric]) < 0.05
+        else:
+            np.testing.assert_allclose(out["cuda"]["test_probabilities"], out["cpu"]["test_probabilities"], atol=1e-3)
+
+
 @pytest.fixture
 def tone_task(tmp_path):
     split_of = lambda i: "train" if i < 8 else "valid" if i < 10 else "test"  # noqa: E731
