@@ -3,7 +3,6 @@ non-zero exit status, a timeout, a stage that breaks) are recorded, never raised
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "device_check.py"
@@ -18,10 +18,7 @@ SCRIPT = ROOT / "scripts" / "device_check.py"
 
 @pytest.fixture(scope="module")
 def dc():
-    spec = importlib.util.spec_from_file_location("device_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("device_check")
 
 
 def test_recorder_records_exceptions_exit_statuses_and_timeouts(dc, tmp_path):

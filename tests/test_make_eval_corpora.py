@@ -6,13 +6,13 @@ espeak-ng and fluidsynth + fluid-soundfont-gm and are skipped where those are mi
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from repo_scripts import load_script
 
 from audiocl.data import load_task
 
@@ -21,10 +21,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_eval_corpora.py
 
 @pytest.fixture(scope="module")
 def gen():
-    spec = importlib.util.spec_from_file_location("make_eval_corpora", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_eval_corpora")
 
 
 def test_sounds_esc50_layout_folds_and_determinism(gen, tmp_path):
