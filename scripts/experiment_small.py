@@ -17,6 +17,9 @@ recipe at random init (the paired difference, its interval and p-value) and MFCC
 ``OUT/report.md``; the runs and the embedding cache stay under ``OUT``. 90 to 120 minutes on 2 cores.
 
     python scripts/experiment_small.py --out /tmp/audiocl-small [--recipes clmr_small cola_small]
+    python scripts/experiment_small.py --out /tmp/audiocl-union --recipes cola_small --pretrain-on union
+
+``--pretrain-on union`` pretrains each task's encoder on the other two corpora together instead (not CLAR).
 """
 
 from __future__ import annotations
@@ -43,11 +46,38 @@ PRETRAIN = {
 }
 
 
-def plan(recipe: str) -> dict[str, list[str]]:
-    """Pretraining corpus -> the tasks probed with that run (never the corpus itself)."""
+# the audio of each corpus for a union (labels unused): speech without its background-noise recordings
+AUDIO_FOLDERS = {
+    "music": ("magnatagatune", ["*"]),
+    "sounds": ("esc50", ["audio"]),
+    "speech": ("speech_commands", ["[!_]*"]),
+}
+
+
+def plan(recipe: str, pretrain_on: str = "other") -> dict[str, list[str]]:
+    """Pretraining corpus -> the tasks probed with that run (never the corpus itself). ``pretrain_on="union"``:
+    each task is probed with a run pretrained on the other two corpora together ("music+speech", ...)."""
+    if pretrain_on == "union":
+        if recipe.startswith("clar"):
+            raise SystemExit("--pretrain-on union: CLAR's cross-entropy needs one corpus's labels")
+        return {"+".join(k for k in TASKS if k != task): [task] for task in TASKS}
     if recipe.startswith("clar"):
         return {"sounds": ["speech", "music"], "speech": ["sounds"]}
     return {"music": ["speech", "sounds"], "sounds": ["music"]}
+
+
+def union_folder(names: list[str], corpora: Path, out: Path) -> Path:
+    """A folder of links to the audio of the named corpora, read as one ``folder`` data set."""
+    root = out / "union" / "+".join(names)
+    for name in names:
+        folder, patterns = AUDIO_FOLDERS[name]
+        for pattern in patterns:
+            for target in sorted((corpora / folder).glob(pattern)):
+                link = root / name / target.name
+                if target.is_dir() and not link.exists():
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    link.symlink_to(target.resolve(), target_is_directory=True)
+    return root
 
 
 def make_corpora(corpora: Path) -> None:
@@ -66,7 +96,10 @@ def pretrain(recipe: str, corpus: str, corpora: Path, out: Path, overrides: list
     ckpt, timing = run / "checkpoints" / "last.ckpt", run / "wall_seconds.json"
     if ckpt.is_file() and timing.is_file():
         return ckpt, json.loads(timing.read_text())["seconds"]
-    extra = [o for o in PRETRAIN[corpus](corpora) if not o.startswith("supervised.") or recipe.startswith("clar")]
+    if "+" in corpus:
+        extra = ["data.dataset=folder", f"data.root={union_folder(corpus.split('+'), corpora, out)}"]
+    else:
+        extra = [o for o in PRETRAIN[corpus](corpora) if not o.startswith("supervised.") or recipe.startswith("clar")]
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "audiocl", "pretrain", str(REPO / "recipes" / f"{recipe}.yaml"), *extra,
@@ -149,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpora", type=Path, help="the corpora folder (default OUT/corpora)")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     parser.add_argument("--override", nargs="*", default=[], help="recipe overrides for every pretraining run")
+    parser.add_argument(
+        "--pretrain-on", choices=("other", "union"), default="other",
+        help="other: music for speech and sounds, sounds for music (default); union: each task's run pretrained "
+        "on the other two corpora together (not CLAR)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     from audiocl import load_encoder
@@ -165,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = EmbeddingCache(out / "embedding_cache")
     sections, rows, monitors = [], [], {}
     for recipe in args.recipes:
-        for corpus, probed in plan(recipe).items():
+        for corpus, probed in plan(recipe, args.pretrain_on).items():
             ckpt, seconds = pretrain(recipe, corpus, corpora, out, args.override)
             trained = f"{recipe} (pretrained on {corpus}, {seconds / 60:.1f} min)"
             monitors[f"{recipe}_{corpus}"] = monitors_of(ckpt.parents[1])

@@ -1,0 +1,44 @@
+"""scripts/experiment_small.py's plans: no task is probed with an encoder that heard its own corpus, and the
+union of two corpora is read as one folder of their audio (the speech background noise left out)."""
+
+from __future__ import annotations
+
+import pytest
+from layouts import make_esc50, make_magnatagatune, make_speech_commands
+from repo_scripts import load_script
+
+from audiocl.data.folder import list_audio
+
+
+@pytest.fixture(scope="module")
+def exp():
+    return load_script("experiment_small")
+
+
+@pytest.mark.parametrize("recipe", ["cola_small", "clar_small"])
+@pytest.mark.parametrize("pretrain_on", ["other", "union"])
+def test_no_task_is_probed_with_its_own_corpus(exp, recipe, pretrain_on):
+    if recipe == "clar_small" and pretrain_on == "union":
+        with pytest.raises(SystemExit, match="CLAR"):
+            exp.plan(recipe, pretrain_on)
+        return
+    plan = exp.plan(recipe, pretrain_on)
+    probed = [task for tasks in plan.values() for task in tasks]
+    assert sorted(probed) == sorted(exp.TASKS)  # each task once
+    for corpora, tasks in plan.items():
+        assert not set(corpora.split("+")) & set(tasks)
+        if pretrain_on == "union":
+            assert len(corpora.split("+")) == 2
+
+
+def test_a_union_folder_lists_the_audio_of_both_corpora(exp, tmp_path):
+    corpora = tmp_path / "corpora"
+    music = make_magnatagatune(corpora / "magnatagatune")
+    speech = make_speech_commands(corpora / "speech_commands")
+    make_esc50(corpora / "esc50")
+    root = exp.union_folder(["music", "speech"], corpora, tmp_path / "out")
+    assert exp.union_folder(["music", "speech"], corpora, tmp_path / "out") == root  # a second call reuses it
+    want = [p for p in list_audio(speech) if "_background_noise_" not in p.parts] + list_audio(music)
+    got = list_audio(root)
+    assert len(got) == len(want) > 0
+    assert sorted(p.resolve() for p in got) == sorted(p.resolve() for p in want)
