@@ -56,7 +56,7 @@ AUDIO_FOLDERS = {
 
 def plan(recipe: str, pretrain_on: str = "other") -> dict[str, list[str]]:
     """Pretraining corpus -> the tasks probed with that run (never the corpus itself). ``pretrain_on="union"``:
-    each task is probed with a run pretrained on the other two corpora together ("music+speech", ...)."""
+    each task is probed with a run pretrained on the other two corpora together ("speech+music", ...)."""
     if pretrain_on == "union":
         if recipe.startswith("clar"):
             raise SystemExit("--pretrain-on union: CLAR's cross-entropy needs one corpus's labels")
@@ -73,10 +73,13 @@ def union_folder(names: list[str], corpora: Path, out: Path) -> Path:
         folder, patterns = AUDIO_FOLDERS[name]
         for pattern in patterns:
             for target in sorted((corpora / folder).glob(pattern)):
+                if not target.is_dir():
+                    continue
                 link = root / name / target.name
-                if target.is_dir() and not link.exists():
-                    link.parent.mkdir(parents=True, exist_ok=True)
-                    link.symlink_to(target.resolve(), target_is_directory=True)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if link.is_symlink():  # left by an earlier run, perhaps to corpora since moved
+                    link.unlink()
+                link.symlink_to(target.resolve(), target_is_directory=True)
     return root
 
 
@@ -188,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         "on the other two corpora together (not CLAR)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    for recipe in args.recipes:
+        plan(recipe, args.pretrain_on)  # refuse a recipe the plan cannot run before any pretraining starts
 
     from audiocl import load_encoder
     from audiocl.data.task import load_task

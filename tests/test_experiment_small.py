@@ -15,6 +15,12 @@ def exp():
     return load_script("experiment_small")
 
 
+def test_a_plan_it_cannot_run_is_refused_before_any_pretraining(exp, tmp_path):
+    with pytest.raises(SystemExit, match="CLAR"):
+        exp.main(["--out", str(tmp_path), "--recipes", "cola_small", "clar_small", "--pretrain-on", "union"])
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("recipe", ["cola_small", "clar_small"])
 @pytest.mark.parametrize("pretrain_on", ["other", "union"])
 def test_no_task_is_probed_with_its_own_corpus(exp, recipe, pretrain_on):
@@ -37,7 +43,10 @@ def test_a_union_folder_lists_the_audio_of_both_corpora(exp, tmp_path):
     speech = make_speech_commands(corpora / "speech_commands")
     make_esc50(corpora / "esc50")
     root = exp.union_folder(["music", "speech"], corpora, tmp_path / "out")
-    assert exp.union_folder(["music", "speech"], corpora, tmp_path / "out") == root  # a second call reuses it
+    moved = tmp_path / "moved"
+    corpora.rename(moved)  # a second call, after the corpora moved, points the links at their new place
+    assert exp.union_folder(["music", "speech"], moved, tmp_path / "out") == root
+    music, speech = moved / "magnatagatune", moved / "speech_commands"
     want = [p for p in list_audio(speech) if "_background_noise_" not in p.parts] + list_audio(music)
     got = list_audio(root)
     assert len(got) == len(want) > 0
