@@ -30,6 +30,7 @@ from audiocl.probe import (
 from audiocl.report import markdown_report, write_json
 
 FAST = ProbeOptions(max_epochs=150, patience=10)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 @pytest.fixture(autouse=True)
@@ -46,13 +47,15 @@ def clusters(n: int, rng, classes: int = 4, dim: int = 16, spread: float = 1.0):
     return 3.0 * np.eye(classes, dim)[y] + spread * rng.standard_normal((n, dim)), y
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("multilabel", [False, True])
-def test_weight_decays_trained_side_by_side_equal_each_trained_alone(multilabel):
+def test_weight_decays_trained_side_by_side_equal_each_trained_alone(multilabel, device):
     from audiocl.eval.probes.linear import _train_linear
 
     rng = np.random.default_rng(5)
     x = torch.tensor(rng.standard_normal((300, 6)), dtype=torch.float32)
     y = torch.tensor((x[:, :3] > 0).float().numpy() if multilabel else (x[:, 0] > 0).long().numpy())
+    x, y = x.to(device), y.to(device)  # on CUDA, Adam's foreach path: a stopped run's group has no gradient
     opts = ProbeOptions(max_epochs=200, patience=5, batch_size=64)  # mini-batches: the shuffled order is shared
     decays = [0.3, 1e-2, 0.0]  # stop at different epochs: the first soonest
     together = _train_linear(x[:200], y[:200], x[200:], y[200:], multilabel, 3 if multilabel else 2, decays, 0, opts)
