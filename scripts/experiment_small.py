@@ -46,12 +46,8 @@ PRETRAIN = {
 }
 
 
-# the audio of each corpus for a union (labels unused): speech without its background-noise recordings
-AUDIO_FOLDERS = {
-    "music": ("magnatagatune", ["*"]),
-    "sounds": ("esc50", ["audio"]),
-    "speech": ("speech_commands", ["[!_]*"]),
-}
+# the audio folders of each corpus (in its TASKS folder) for a union: speech without its background noise
+AUDIO_FOLDERS = {"music": "*", "sounds": "audio", "speech": "[!_]*"}
 
 
 def plan(recipe: str, pretrain_on: str = "other") -> dict[str, list[str]]:
@@ -70,16 +66,14 @@ def union_folder(names: list[str], corpora: Path, out: Path) -> Path:
     """A folder of links to the audio of the named corpora, read as one ``folder`` data set."""
     root = out / "union" / "+".join(names)
     for name in names:
-        folder, patterns = AUDIO_FOLDERS[name]
-        for pattern in patterns:
-            for target in sorted((corpora / folder).glob(pattern)):
-                if not target.is_dir():
-                    continue
-                link = root / name / target.name
-                link.parent.mkdir(parents=True, exist_ok=True)
-                if link.is_symlink():  # left by an earlier run, perhaps to corpora since moved
-                    link.unlink()
-                link.symlink_to(target.resolve(), target_is_directory=True)
+        for target in sorted((corpora / TASKS[name][1]).glob(AUDIO_FOLDERS[name])):
+            if not target.is_dir():
+                continue
+            link = root / name / target.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink():  # left by an earlier run, perhaps to corpora since moved
+                link.unlink()
+            link.symlink_to(target.resolve(), target_is_directory=True)
     return root
 
 
