@@ -108,6 +108,16 @@ def pretrain(recipe: str, corpus: str, corpora: Path, out: Path, overrides: list
     return ckpt, seconds
 
 
+def baselines(recipe: str, overrides: list[str]) -> dict:
+    """The references: the recipe's encoder at random init, built with the run's overrides (a wider encoder or a
+    longer crop is compared with itself untrained, on the same chunks), and MFCC statistics."""
+    from audiocl.config import load_recipe
+    from audiocl.embed import mfcc_baseline, random_encoder
+
+    untrained = random_encoder(load_recipe(REPO / "recipes" / f"{recipe}.yaml", overrides))
+    return {"random init": untrained, "mfcc": mfcc_baseline(16000)}
+
+
 def _points(x: float) -> str:
     return f"{100 * x:+.1f}"
 
@@ -190,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from audiocl import load_encoder
     from audiocl.data.task import load_task
-    from audiocl.embed import mfcc_baseline, random_encoder
     from audiocl.eval.cache import EmbeddingCache
     from audiocl.eval.compare import compare
     from audiocl.report import comparison_markdown
@@ -207,11 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             trained = f"{recipe} (pretrained on {corpus}, {seconds / 60:.1f} min)"
             monitors[f"{recipe}_{corpus}"] = monitors_of(ckpt.parents[1])
             for column in probed:
-                embedders = {
-                    trained: load_encoder(ckpt),
-                    "random init": random_encoder(REPO / "recipes" / f"{recipe}.yaml"),
-                    "mfcc": mfcc_baseline(16000),
-                }
+                embedders = {trained: load_encoder(ckpt), **baselines(recipe, args.override)}
                 cells = {}
                 for reference in ("random init", "mfcc"):
                     task = {column: tasks[column]}

@@ -51,3 +51,13 @@ def test_a_union_folder_lists_the_audio_of_both_corpora(exp, tmp_path):
     got = list_audio(root)
     assert len(got) == len(want) > 0
     assert sorted(p.resolve() for p in got) == sorted(p.resolve() for p in want)
+
+
+def test_random_init_is_the_overridden_encoder_on_the_overridden_chunks(exp):
+    bundled = exp.baselines("cola_small", [])["random init"]
+    wider = exp.baselines("cola_small", ["branches.0.encoder_options.width=24", "views.crop_samples=32000"])
+    untrained = wider["random init"]
+    count = lambda e: sum(p.numel() for p in e.encoder.parameters())  # noqa: E731
+    assert count(untrained) > count(bundled)
+    assert (bundled.segment_samples, untrained.segment_samples) == (16000, 32000)
+    assert wider["mfcc"].identity["kind"] == "mfcc"
