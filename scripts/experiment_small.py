@@ -108,14 +108,17 @@ def pretrain(recipe: str, corpus: str, corpora: Path, out: Path, overrides: list
     return ckpt, seconds
 
 
-def baselines(recipe: str, overrides: list[str]) -> dict:
+def baselines(recipe: str, overrides: list[str], draws: int = 1) -> dict:
     """The references: the recipe's encoder at random init, built with the run's overrides (a wider encoder or a
-    longer crop is compared with itself untrained, on the same chunks), and MFCC statistics."""
+    longer crop is compared with itself untrained, on the same chunks), and MFCC statistics. ``draws`` > 1 adds
+    ``"random init, draw k"``: the same encoder under weight seeds 1 to draws - 1, to show how far the draw alone
+    moves the baseline."""
     from audiocl.config import load_recipe
     from audiocl.embed import mfcc_baseline, random_encoder
 
-    untrained = random_encoder(load_recipe(REPO / "recipes" / f"{recipe}.yaml", overrides))
-    return {"random init": untrained, "mfcc": mfcc_baseline(16000)}
+    spec = load_recipe(REPO / "recipes" / f"{recipe}.yaml", overrides)
+    others = {f"random init, draw {k}": random_encoder(spec, seed=k) for k in range(1, draws)}
+    return {"random init": random_encoder(spec), "mfcc": mfcc_baseline(16000), **others}
 
 
 def _points(x: float) -> str:
@@ -132,6 +135,7 @@ def summary_row(recipe: str, corpus: str, seconds: float, column: str, trained: 
     own = by_random.cell(trained, column)
     random, mfcc = by_random.cell("random init", column), by_random.cell("mfcc", column)
     vs_mfcc = by_mfcc.cell(trained, column)
+    draws = [by_random.cell(n, column).mean for n in by_random.embedders if n.startswith("random init")]
     return {
         "recipe": recipe, "task": column, "metric": own.metric, "pretrained_on": corpus, "minutes": seconds / 60,
         "score": own.mean, "score_ci95": own.ci95, "random": random.mean, "random_ci95": random.ci95,
@@ -139,6 +143,7 @@ def summary_row(recipe: str, corpus: str, seconds: float, column: str, trained: 
         "vs_random": own.difference, "vs_random_ci95": own.difference_ci95, "vs_random_p": own.p_value,
         "vs_mfcc": vs_mfcc.difference, "vs_mfcc_ci95": vs_mfcc.difference_ci95, "vs_mfcc_p": vs_mfcc.p_value,
         "meets_random_target": own.difference >= 0.10, "beats_mfcc": vs_mfcc.difference > 0,
+        "random_draws": draws, "vs_random_draws_mean": own.mean - sum(draws) / len(draws),
     }  # fmt: skip
 
 
@@ -156,6 +161,15 @@ def summary_markdown(rows: list[dict]) -> str:
             f"{100 * r['mfcc']:.1f} {_interval(r['mfcc_ci95'])} | **{_points(r['vs_mfcc'])}** "
             f"{_interval(r['vs_mfcc_ci95'])} |"
         )
+    drawn = [r for r in rows if len(r.get("random_draws", [])) > 1]
+    if drawn:  # the draw's own spread, beside the one-draw Δ above
+        lines += ["", "| recipe | task | random init's draws: mean [min, max] | Δ vs their mean |", "|---" * 4 + "|"]
+        for r in drawn:
+            d = [100 * x for x in r["random_draws"]]
+            lines.append(
+                f"| {r['recipe']} | {r['task']} | {sum(d) / len(d):.1f} [{min(d):.1f}, {max(d):.1f}] over {len(d)} | "
+                f"**{_points(r['vs_random_draws_mean'])}** |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -190,11 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
     parser.add_argument("--override", nargs="*", default=[], help="recipe overrides for every pretraining run")
     parser.add_argument(
+        "--random-draws", type=int, default=1, metavar="N",
+        help="probe the random-init baseline under N weight seeds (default 1); the summary gives their range and "
+        "the recipe's lead over their mean",
+    )  # fmt: skip
+    parser.add_argument(
         "--pretrain-on", choices=("other", "union"), default="other",
         help="other: music for speech and sounds, sounds for music (default); union: each task's run pretrained "
         "on the other two corpora together (not CLAR)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.random_draws < 1:
+        parser.error(f"--random-draws must be at least 1, got {args.random_draws}")
     for recipe in args.recipes:
         plan(recipe, args.pretrain_on)  # refuse a recipe the plan cannot run before any pretraining starts
 
@@ -216,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             trained = f"{recipe} (pretrained on {corpus}, {seconds / 60:.1f} min)"
             monitors[f"{recipe}_{corpus}"] = monitors_of(ckpt.parents[1])
             for column in probed:
-                embedders = {trained: load_encoder(ckpt), **baselines(recipe, args.override)}
+                embedders = {trained: load_encoder(ckpt), **baselines(recipe, args.override, args.random_draws)}
                 cells = {}
                 for reference in ("random init", "mfcc"):
                     task = {column: tasks[column]}

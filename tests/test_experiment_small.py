@@ -4,6 +4,7 @@ union of two corpora is read as one folder of their audio (the speech background
 from __future__ import annotations
 
 import pytest
+import torch
 from layouts import make_esc50, make_magnatagatune, make_speech_commands
 from repo_scripts import load_script
 
@@ -61,3 +62,26 @@ def test_random_init_is_the_overridden_encoder_on_the_overridden_chunks(exp):
     assert count(untrained) > count(bundled)
     assert (bundled.segment_samples, untrained.segment_samples) == (16000, 32000)
     assert wider["mfcc"].identity["kind"] == "mfcc"
+
+
+def test_random_draws_are_distinct_encoders_and_the_summary_gives_their_spread(exp):
+    refs = exp.baselines("cola_small", [], draws=3)
+    assert list(refs) == ["random init", "mfcc", "random init, draw 1", "random init, draw 2"]
+    first = [next(refs[n].encoder.parameters()) for n in refs if n.startswith("random init")]
+    assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
+    assert torch.equal(first[0], next(exp.baselines("cola_small", [])["random init"].encoder.parameters()))
+
+    row = {"recipe": "cola_small", "task": "music", "metric": "roc_auc", "pretrained_on": "sounds", "minutes": 6.0,
+           "score": 0.771, "score_ci95": [0.746, 0.790], "random": 0.692, "random_ci95": [0.671, 0.720],
+           "vs_random": 0.079, "vs_random_ci95": [0.048, 0.099], "mfcc": 0.749, "mfcc_ci95": [0.727, 0.778],
+           "vs_mfcc": 0.021, "vs_mfcc_ci95": [-0.009, 0.044], "random_draws": [0.692, 0.715, 0.739],
+           "vs_random_draws_mean": 0.771 - (0.692 + 0.715 + 0.739) / 3}  # fmt: skip
+    text = exp.summary_markdown([row])
+    assert "| cola_small | music | 71.5 [69.2, 73.9] over 3 | **+5.6** |" in text
+    assert "draws" not in exp.summary_markdown([{**row, "random_draws": [0.692]}])
+
+
+def test_random_draws_below_one_are_refused(exp, tmp_path):
+    with pytest.raises(SystemExit):
+        exp.main(["--out", str(tmp_path), "--recipes", "cola_small", "--random-draws", "0"])
+    assert not any(tmp_path.iterdir())
