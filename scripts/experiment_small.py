@@ -109,10 +109,10 @@ def pretrain(recipe: str, corpus: str, corpora: Path, out: Path, overrides: list
 
 
 def baselines(recipe: str, overrides: list[str], draws: int = 1) -> dict:
-    """The references: the recipe's encoder at random init, built with the run's overrides (a wider encoder or a
-    longer crop is compared with itself untrained, on the same chunks), and MFCC statistics. ``draws`` > 1 adds
-    ``"random init, draw k"``: the same encoder under weight seeds 1 to draws - 1, to show how far the draw alone
-    moves the baseline."""
+    """The references: the recipe's encoder at random init under weight seed 0, built with the run's overrides (a
+    wider encoder or a longer crop is compared with itself untrained, on the same chunks; a ``seed=`` override
+    changes the training run, not this draw), and MFCC statistics. ``draws`` > 1 adds ``"random init, draw k"``:
+    the same encoder under weight seeds 1 to draws - 1, to show how far the draw alone moves the baseline."""
     from audiocl.config import load_recipe
     from audiocl.embed import mfcc_baseline, random_encoder
 

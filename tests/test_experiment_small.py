@@ -81,7 +81,33 @@ def test_random_draws_are_distinct_encoders_and_the_summary_gives_their_spread(e
     assert "draws" not in exp.summary_markdown([{**row, "random_draws": [0.692]}])
 
 
-def test_random_draws_below_one_are_refused(exp, tmp_path):
-    with pytest.raises(SystemExit):
+def test_a_summary_row_keeps_every_draw_of_the_random_reference_table(exp):
+    from audiocl.eval.compare import Cell, ComparisonTable
+
+    def table(scores: dict, reference: str):
+        def cell(name, mean):
+            paired = (None, None, None) if name == reference else (0.05, (0.01, 0.09), 0.01)
+            return {"roc_auc": Cell("roc_auc", mean, 0.0, (mean,), (mean - 0.02, mean + 0.02), *paired)}
+
+        cells = {(name, "music"): cell(name, mean) for name, mean in scores.items()}
+        return ComparisonTable(list(scores), ["music"], {"music": "roc_auc"}, cells, {}, {}, reference)
+
+    scores = {
+        "trained": 0.77,
+        "random init": 0.69,
+        "mfcc": 0.75,
+        "random init, draw 1": 0.72,
+        "random init, draw 2": 0.74,
+    }
+    tables = {"random init": table(scores, "random init"), "mfcc": table({**scores, "mfcc": 0.60}, "mfcc")}
+    row = exp.summary_row("cola_small", "sounds", 360.0, "music", "trained", tables)
+    assert row["random_draws"] == [0.69, 0.72, 0.74]  # seed 0 first, from the random-referenced table
+    assert row["vs_random_draws_mean"] == pytest.approx(0.0533, abs=1e-4)
+    assert (row["random"], row["mfcc"], row["minutes"]) == (0.69, 0.75, 6.0)
+
+
+def test_random_draws_below_one_are_refused(exp, tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
         exp.main(["--out", str(tmp_path), "--recipes", "cola_small", "--random-draws", "0"])
+    assert refused.value.code == 2 and "--random-draws must be at least 1" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
