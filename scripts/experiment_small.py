@@ -121,6 +121,24 @@ def baselines(recipe: str, overrides: list[str], draws: int = 1) -> dict:
     return {"random init": random_encoder(spec), "mfcc": mfcc_baseline(16000), **others}
 
 
+def against(table, reference: str):
+    """``table`` with its paired differences taken against ``reference``, from the same probe results: what
+    ``compare(..., reference=reference)`` gives, without probing again."""
+    from dataclasses import replace
+
+    from audiocl.eval.compare import tabulate
+    from audiocl.probe import paired
+
+    n_boot = table.settings["n_boot"]
+    results = {}
+    for (name, column), result in table.results.items():
+        ref = table.results[reference, column]
+        results[name, column] = replace(
+            result, paired=None if result is ref else paired(result, ref, n_boot=n_boot or 1000)
+        )
+    return tabulate(results, aggregation=table.settings["aggregation"], n_boot=n_boot, reference=reference)
+
+
 def _points(x: float) -> str:
     return f"{100 * x:+.1f}"
 
@@ -236,12 +254,13 @@ def main(argv: list[str] | None = None) -> int:
             ckpt, seconds = pretrain(recipe, corpus, corpora, out, args.override)
             trained = f"{recipe} (pretrained on {corpus}, {seconds / 60:.1f} min)"
             monitors[f"{recipe}_{corpus}"] = monitors_of(ckpt.parents[1])
+            embedders = {trained: load_encoder(ckpt), **baselines(recipe, args.override, args.random_draws)}
             for column in probed:
-                embedders = {trained: load_encoder(ckpt), **baselines(recipe, args.override, args.random_draws)}
                 cells = {}
+                probed_once = compare({column: tasks[column]}, embedders, reference="random init", progress=False,
+                                      cache=cache)  # fmt: skip
                 for reference in ("random init", "mfcc"):
-                    task = {column: tasks[column]}
-                    table = compare(task, embedders, reference=reference, progress=False, cache=cache)
+                    table = against(probed_once, reference)
                     text = f"### {recipe} on {column}, paired against {reference}\n\n{comparison_markdown(table)}"
                     print(text, flush=True)
                     sections.append(text)
