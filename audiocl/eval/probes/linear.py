@@ -58,12 +58,12 @@ def _train_linear(x_tr, y_tr, x_va, y_va, multilabel, num_classes, weight_decays
     bound = 1.0 / math.sqrt(dim)  # nn.Linear's default initialisation, drawn from our generator
     W0 = (torch.rand(num_classes, dim, generator=g) * 2 - 1) * bound
     b0 = (torch.rand(num_classes, generator=g) * 2 - 1) * bound
-    runs = [
-        {"W": W0.to(x_tr.device, copy=True).requires_grad_(), "b": b0.to(x_tr.device, copy=True).requires_grad_()}
-        for _ in weight_decays
-    ]
-    for run in runs:
-        run.update(best=(math.inf, run["W"].detach().clone(), run["b"].detach().clone(), 0), waited=0, active=True)
+    runs = []
+    for _ in weight_decays:
+        W, b = W0.to(x_tr.device, copy=True).requires_grad_(), b0.to(x_tr.device, copy=True).requires_grad_()
+        runs.append(
+            {"W": W, "b": b, "best": (math.inf, W.detach().clone(), b.detach().clone(), 0), "waited": 0, "active": True}
+        )
     groups = [{"params": [r["W"], r["b"]], "weight_decay": wd} for r, wd in zip(runs, weight_decays, strict=True)]
     opt = torch.optim.Adam(groups, lr=opts.lr)
     n = len(x_tr)
