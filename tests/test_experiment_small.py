@@ -111,3 +111,21 @@ def test_random_draws_below_one_are_refused(exp, tmp_path, capsys):
         exp.main(["--out", str(tmp_path), "--recipes", "cola_small", "--random-draws", "0"])
     assert refused.value.code == 2 and "--random-draws must be at least 1" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_table_taken_against_another_reference_equals_comparing_against_it(exp, tmp_path):
+    from audiocl.data.task import load_task
+    from audiocl.embed import mfcc_baseline
+    from audiocl.eval.compare import compare
+    from audiocl.eval.probes.options import KnnOptions
+    from audiocl.probe import ProbeOptions
+    from audiocl.synth import make_corpus
+
+    make_corpus(tmp_path, clips_per_class=6, sample_rate=8000, clip_seconds=0.5, test_fraction=0.34)
+    tasks = {"timbre": load_task("csv", tmp_path / "labels.csv")}
+    embedders = {"a": mfcc_baseline(8000), "b": mfcc_baseline(8000, n_mfcc=8), "c": mfcc_baseline(8000, n_mfcc=4)}
+    settings = dict(seeds=(0, 1), head="knn", n_boot=200, options=ProbeOptions(knn=KnnOptions(k=5)), progress=False)
+    direct = compare(tasks, embedders, reference="b", **settings)
+    taken = exp.against(compare(tasks, embedders, reference="a", **settings), "b")
+    assert taken.reference == "b" and taken.cells == direct.cells
+    assert taken.cell("a", "timbre").difference is not None and taken.cell("b", "timbre").difference is None
